@@ -1,0 +1,68 @@
+/*
+ * Request body rules of SPEC section 5 (IntegrationInput for POST,
+ * IntegrationPatch for PATCH).  No nginx headers.
+ *
+ * sg_body_t is the single-pass validator used on the hot path: a byte-level
+ * JSON scanner that knows the two schemas and is fed the body buffer by
+ * buffer as it arrives.  sg_body_reference_validate() implements the same
+ * rules in the plainest way on top of jansson; the fuzz target holds the
+ * two to the same verdict and message.
+ */
+
+#ifndef SG_BODY_H
+#define SG_BODY_H
+
+#include <stddef.h>
+
+
+typedef enum {
+    SG_BODY_CREATE = 0,     /* POST: IntegrationInput */
+    SG_BODY_UPDATE          /* PATCH: IntegrationPatch */
+} sg_body_schema_t;
+
+#define SG_BODY_STRICT  0x01   /* unknown members are failures */
+
+#define SG_BODY_OK       0     /* valid */
+#define SG_BODY_INVALID  1     /* invalid: see the message */
+#define SG_BODY_NOMEM   -1
+
+typedef struct sg_body_s  sg_body_t;
+
+
+/* Allocates a validator; NULL when out of memory. */
+sg_body_t *sg_body_create(sg_body_schema_t schema, unsigned flags);
+
+/*
+ * Feeds the next len bytes of the body.  Returns SG_BODY_OK while the body
+ * may still turn out valid, SG_BODY_INVALID as soon as the verdict is
+ * known to be "invalid" (later feeds are then ignored), or SG_BODY_NOMEM.
+ */
+int sg_body_feed(sg_body_t *v, const unsigned char *data, size_t len);
+
+/* Ends the body: returns SG_BODY_OK, SG_BODY_INVALID or SG_BODY_NOMEM. */
+int sg_body_finish(sg_body_t *v);
+
+/*
+ * The failures, comma-separated ("a, b"), after SG_BODY_INVALID: UTF-8
+ * text that names members by dotted path; the caller JSON-escapes it.
+ */
+const char *sg_body_message(const sg_body_t *v, size_t *len);
+
+/*
+ * The decoded value of properties.write_key when the body had one as a
+ * string (for redaction in logs), else NULL.
+ */
+const unsigned char *sg_body_write_key(const sg_body_t *v, size_t *len);
+
+void sg_body_destroy(sg_body_t *v);
+
+
+/*
+ * The reference validator: the whole body at once, through jansson.
+ * Returns SG_BODY_OK or SG_BODY_INVALID (with *message set to a malloc()ed
+ * NUL-terminated string the caller frees), or SG_BODY_NOMEM.
+ */
+int sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
+    const unsigned char *data, size_t len, char **message);
+
+#endif /* SG_BODY_H */
