@@ -1,0 +1,417 @@
+
+/*
+ * ngx_http_sendgrid_integrations_module: error responses on the module's
+ * routes.  The gateway's own answers and nginx's error pages become
+ * SendGrid-shaped JSON; upstream error bodies are copied as they pass,
+ * untouched and undelayed; each error gives one normalized log line and
+ * $sendgrid_error.
+ */
+
+
+#include "ngx_http_sendgrid_integrations_module.h"
+
+
+static ngx_int_t ngx_http_sendgrid_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sendgrid_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_sendgrid_replace_page(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx);
+static ngx_int_t ngx_http_sendgrid_replace_body(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, ngx_chain_t *in);
+static void ngx_http_sendgrid_start_inspection(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
+static void ngx_http_sendgrid_inspect(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_sendgrid_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_sendgrid_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_sendgrid_body_filter;
+
+    return NGX_OK;
+}
+
+
+ngx_buf_t *
+ngx_http_sendgrid_error_buf(ngx_http_request_t *r, sg_error_t *err)
+{
+    ngx_buf_t  *b;
+
+    b = ngx_create_temp_buf(r->pool, sg_error_body_len(err));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->last = sg_error_body(b->pos, err);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    return b;
+}
+
+
+ngx_int_t
+ngx_http_sendgrid_json_headers(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, size_t len)
+{
+    ngx_table_elt_t  *allow;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+    r->headers_out.content_length_n = len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    if (ctx->allow == NULL) {
+        return NGX_OK;
+    }
+
+    allow = ngx_list_push(&r->headers_out.headers);
+    if (allow == NULL) {
+        return NGX_ERROR;
+    }
+
+    allow->hash = 1;
+    ngx_str_set(&allow->key, "Allow");
+    allow->value.data = (u_char *) ctx->allow;
+    allow->value.len = ngx_strlen(ctx->allow);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_sendgrid_log_error(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, ngx_uint_t status, u_char *body, size_t len,
+    ngx_uint_t flags)
+{
+    u_char                         *line;
+    size_t                          n;
+    ngx_uint_t                      i;
+    sg_secret_t                    *secrets;
+    sg_errlog_input_t               in;
+    ngx_http_sendgrid_loc_conf_t   *slcf;
+    ngx_http_sendgrid_main_conf_t  *smcf;
+
+    slcf = ngx_http_get_module_loc_conf(r,
+                                        ngx_http_sendgrid_integrations_module);
+    smcf = ngx_http_get_module_main_conf(r,
+                                         ngx_http_sendgrid_integrations_module);
+
+    secrets = ngx_palloc(r->pool,
+                         (smcf->secrets.nelts + 1) * sizeof(sg_secret_t));
+    line = ngx_pnalloc(r->pool, SG_ERRLOG_LINE_MAX + 1);
+
+    if (secrets == NULL || line == NULL) {
+        return;
+    }
+
+    ngx_memcpy(secrets, smcf->secrets.elts,
+               smcf->secrets.nelts * sizeof(sg_secret_t));
+    i = smcf->secrets.nelts;
+
+    if (ctx->write_key.len) {
+        secrets[i].data = ctx->write_key.data;
+        secrets[i].len = ctx->write_key.len;
+        i++;
+    }
+
+    ngx_memzero(&in, sizeof(sg_errlog_input_t));
+
+    in.gateway = (flags & NGX_HTTP_SENDGRID_FROM_GATEWAY) ? 1 : 0;
+    in.report_only = (flags & NGX_HTTP_SENDGRID_REPORTED) ? 1 : 0;
+    in.body_cut = (flags & NGX_HTTP_SENDGRID_BODY_CUT) ? 1 : 0;
+    in.status = status;
+    in.operation = sg_op_name(ctx->route.op);
+    in.region = (const char *) ngx_http_sendgrid_region_name(ctx->region)->data;
+    in.subuser = ctx->subuser.len ? ctx->subuser.data : NULL;
+    in.subuser_len = ctx->subuser.len;
+    in.body = body;
+    in.body_len = len;
+    in.encoding = in.gateway ? SG_ENCODING_IDENTITY : ctx->encoding;
+    in.body_max = slcf->error_body_max;
+    in.secrets = secrets;
+    in.nsecrets = i;
+
+    n = sg_errlog_line(&in, (char *) line);
+
+    if (n == 0) {
+        return;
+    }
+
+    ctx->error_line.data = line;
+    ctx->error_line.len = n;
+
+    if (slcf->error_log_level != NGX_HTTP_SENDGRID_LOG_OFF) {
+        ngx_log_error(slcf->error_log_level, r->connection->log, 0,
+                      "sendgrid_integrations: %*s", n, line);
+    }
+}
+
+
+/* logs a failure that report_only lets pass, and forgets it */
+void
+ngx_http_sendgrid_report(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx)
+{
+    ngx_buf_t  *b;
+
+    b = ngx_http_sendgrid_error_buf(r, &ctx->err);
+
+    if (b) {
+        ngx_http_sendgrid_log_error(r, ctx, ctx->err.status, b->pos,
+                                    b->last - b->pos,
+                                    NGX_HTTP_SENDGRID_FROM_GATEWAY
+                                    |NGX_HTTP_SENDGRID_REPORTED);
+    }
+
+    ngx_memzero(&ctx->err, sizeof(sg_error_t));
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_sendgrid_ctx_t       *ctx;
+    ngx_http_sendgrid_loc_conf_t  *slcf;
+
+    if (r != r->main || r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    slcf = ngx_http_get_module_loc_conf(r,
+                                        ngx_http_sendgrid_integrations_module);
+
+    if (slcf->enable == NGX_HTTP_SENDGRID_OFF) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_sendgrid_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->own_response) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->err_status) {
+        /* one of nginx's own error pages: 413, 502, 504... */
+        if (ngx_http_sendgrid_replace_page(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_next_header_filter(r);
+    }
+
+    ngx_http_sendgrid_start_inspection(r, ctx, slcf);
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_sendgrid_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
+
+    if (ctx == NULL || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->replace) {
+        return ngx_http_sendgrid_replace_body(r, ctx, in);
+    }
+
+    if (ctx->inspect) {
+        ngx_http_sendgrid_inspect(r, ctx, in);
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_replace_page(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx)
+{
+    const char  *message;
+
+    switch (r->headers_out.status) {
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        message = "request body is too large";
+        break;
+
+    case NGX_HTTP_BAD_GATEWAY:
+        message = "the SendGrid API could not be reached";
+        break;
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        message = "the SendGrid API did not answer in time";
+        break;
+
+    default:
+        message = sg_http_reason(r->headers_out.status);
+    }
+
+    ctx->err.status = r->headers_out.status;
+    ctx->err.message = message;
+    ctx->err.message_len = ngx_strlen(message);
+    ctx->err.member = "field";
+    ctx->err.name = NULL;
+    ctx->allow = NULL;
+
+    ctx->replacement = ngx_http_sendgrid_error_buf(r, &ctx->err);
+    if (ctx->replacement == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->replace = 1;
+    ctx->own_response = 1;
+
+    ngx_http_sendgrid_log_error(r, ctx, ctx->err.status,
+                                ctx->replacement->pos,
+                                ctx->replacement->last
+                                - ctx->replacement->pos,
+                                NGX_HTTP_SENDGRID_FROM_GATEWAY);
+
+    return ngx_http_sendgrid_json_headers(r, ctx,
+                                          ctx->replacement->last
+                                          - ctx->replacement->pos);
+}
+
+
+/* swallows nginx's page and sends the JSON in its place, once */
+static ngx_int_t
+ngx_http_sendgrid_replace_body(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_uint_t    last;
+    ngx_chain_t  *cl, out;
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+
+        if (cl->buf->last_buf || cl->buf->last_in_chain) {
+            last = 1;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    ctx->replace = 0;
+
+    out.buf = ctx->replacement;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+static void
+ngx_http_sendgrid_start_inspection(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf)
+{
+    ngx_str_t  *ce;
+
+    ctx->copy_size = slcf->error_body_max;
+
+    if (r->headers_out.content_length_n >= 0
+        && (size_t) r->headers_out.content_length_n < ctx->copy_size)
+    {
+        ctx->copy_size = r->headers_out.content_length_n;
+    }
+
+    ctx->encoding = SG_ENCODING_IDENTITY;
+
+    if (r->headers_out.content_encoding) {
+        ce = &r->headers_out.content_encoding->value;
+
+        if (ce->len == 4 && ngx_strncasecmp(ce->data, (u_char *) "gzip", 4)
+                            == 0)
+        {
+            ctx->encoding = SG_ENCODING_GZIP;
+
+        } else if (ce->len == 7
+                   && ngx_strncasecmp(ce->data, (u_char *) "deflate", 7) == 0)
+        {
+            ctx->encoding = SG_ENCODING_DEFLATE;
+        }
+    }
+
+    ctx->inspect = 1;
+
+    if (r->header_only) {
+        ngx_http_sendgrid_log_error(r, ctx, r->headers_out.status, NULL, 0, 0);
+        ctx->inspect = 0;
+    }
+}
+
+
+/* copies what passes, up to the limit; logs when the body is complete */
+static void
+ngx_http_sendgrid_inspect(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    size_t        n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            n = b->last - b->pos;
+
+            if (n && ctx->copy == NULL && ctx->copy_size) {
+                ctx->copy = ngx_pnalloc(r->pool, ctx->copy_size);
+                if (ctx->copy == NULL) {
+                    ctx->inspect = 0;
+                    return;
+                }
+            }
+
+            if (n > ctx->copy_size - ctx->copied) {
+                n = ctx->copy_size - ctx->copied;
+                ctx->body_cut = 1;
+            }
+
+            ngx_memcpy(ctx->copy + ctx->copied, b->pos, n);
+            ctx->copied += n;
+
+        } else if (ngx_buf_size(b)) {
+            /* a buffer in a temporary file is not read back */
+            ctx->body_cut = 1;
+        }
+
+        if (b->last_buf) {
+            ngx_http_sendgrid_log_error(r, ctx, r->headers_out.status,
+                                        ctx->copy, ctx->copied,
+                                        ctx->body_cut
+                                        ? NGX_HTTP_SENDGRID_BODY_CUT : 0);
+            ctx->inspect = 0;
+            return;
+        }
+    }
+}

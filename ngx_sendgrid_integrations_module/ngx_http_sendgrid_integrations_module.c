@@ -1,0 +1,351 @@
+
+/*
+ * ngx_http_sendgrid_integrations_module: the module, its configuration
+ * and its variables.
+ */
+
+
+#include "ngx_http_sendgrid_integrations_module.h"
+
+
+static ngx_int_t ngx_http_sendgrid_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_sendgrid_init(ngx_conf_t *cf);
+static void *ngx_http_sendgrid_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_sendgrid_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+static ngx_int_t ngx_http_sendgrid_operation_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_sendgrid_subuser_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_sendgrid_region_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_sendgrid_upstream_host_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_sendgrid_error_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_module_t  ngx_http_sendgrid_integrations_module_ctx = {
+    ngx_http_sendgrid_add_variables,       /* preconfiguration */
+    ngx_http_sendgrid_init,                /* postconfiguration */
+
+    ngx_http_sendgrid_create_main_conf,    /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_sendgrid_create_loc_conf,     /* create location configuration */
+    ngx_http_sendgrid_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_sendgrid_integrations_module = {
+    NGX_MODULE_V1,
+    &ngx_http_sendgrid_integrations_module_ctx, /* module context */
+    ngx_http_sendgrid_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_sendgrid_vars[] = {
+
+    { ngx_string("sendgrid_operation"), NULL,
+      ngx_http_sendgrid_operation_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sendgrid_subuser"), NULL,
+      ngx_http_sendgrid_subuser_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sendgrid_region"), NULL,
+      ngx_http_sendgrid_region_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sendgrid_upstream_host"), NULL,
+      ngx_http_sendgrid_upstream_host_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sendgrid_error"), NULL,
+      ngx_http_sendgrid_error_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_sendgrid_region_names[] = {
+    ngx_string("global"),
+    ngx_string("eu")
+};
+
+
+ngx_str_t *
+ngx_http_sendgrid_region_name(ngx_uint_t region)
+{
+    return &ngx_http_sendgrid_region_names[region];
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_sendgrid_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_sendgrid_precontent_handler;
+
+    ngx_http_sendgrid_next_request_body = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_sendgrid_request_body_filter;
+
+    return ngx_http_sendgrid_filter_init(cf);
+}
+
+
+static void *
+ngx_http_sendgrid_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_sendgrid_main_conf_t  *smcf;
+
+    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sendgrid_main_conf_t));
+    if (smcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&smcf->secrets, cf->pool, 4, sizeof(sg_secret_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return smcf;
+}
+
+
+static void *
+ngx_http_sendgrid_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_sendgrid_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sendgrid_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->authorization[] = { 0, NULL };
+     *     conf->host[] = { 0, NULL };
+     *     conf->subuser = NULL;
+     */
+
+    conf->enable = NGX_CONF_UNSET_UINT;
+    conf->default_region = NGX_CONF_UNSET_UINT;
+    conf->subusers = NGX_CONF_UNSET_PTR;
+    conf->strict = NGX_CONF_UNSET;
+    conf->error_log_level = NGX_CONF_UNSET_UINT;
+    conf->error_body_max = NGX_CONF_UNSET_SIZE;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_sendgrid_loc_conf_t *prev = parent;
+    ngx_http_sendgrid_loc_conf_t *conf = child;
+
+    ngx_http_compile_complex_value_t  ccv;
+
+    static ngx_str_t  on_behalf_of = ngx_string("$http_on_behalf_of");
+
+    ngx_conf_merge_uint_value(conf->enable, prev->enable,
+                              NGX_HTTP_SENDGRID_OFF);
+    ngx_conf_merge_uint_value(conf->default_region, prev->default_region,
+                              NGX_HTTP_SENDGRID_GLOBAL);
+    ngx_conf_merge_value(conf->strict, prev->strict, 0);
+    ngx_conf_merge_uint_value(conf->error_log_level, prev->error_log_level,
+                              NGX_LOG_ERR);
+    ngx_conf_merge_size_value(conf->error_body_max, prev->error_body_max,
+                              16 * 1024);
+
+    ngx_conf_merge_str_value(conf->host[NGX_HTTP_SENDGRID_GLOBAL],
+                             prev->host[NGX_HTTP_SENDGRID_GLOBAL],
+                             "api.sendgrid.com");
+    ngx_conf_merge_str_value(conf->host[NGX_HTTP_SENDGRID_EU],
+                             prev->host[NGX_HTTP_SENDGRID_EU],
+                             "api.eu.sendgrid.com");
+
+    if (conf->subuser == NULL) {
+        conf->subuser = prev->subuser;
+    }
+
+    if (conf->subuser == NULL) {
+        conf->subuser = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (conf->subuser == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &on_behalf_of;
+        ccv.complex_value = conf->subuser;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* share the default with the levels below */
+        prev->subuser = conf->subuser;
+    }
+
+    return ngx_http_sendgrid_merge_regions(cf, prev, conf);
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_operation_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char               *name;
+    ngx_http_sendgrid_ctx_t  *ctx;
+
+    ctx = ngx_http_sendgrid_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    name = sg_op_name(ctx->route.op);
+
+    v->data = (u_char *) name;
+    v->len = ngx_strlen(name);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sendgrid_set_value(ngx_http_variable_value_t *v, ngx_str_t *s)
+{
+    v->data = s->data;
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_subuser_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_sendgrid_ctx_t  *ctx;
+
+    ctx = ngx_http_sendgrid_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_sendgrid_set_value(v, &ctx->subuser);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_region_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_sendgrid_ctx_t  *ctx;
+
+    ctx = ngx_http_sendgrid_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_sendgrid_set_value(v, ngx_http_sendgrid_region_name(ctx->region));
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_upstream_host_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_sendgrid_ctx_t       *ctx;
+    ngx_http_sendgrid_loc_conf_t  *slcf;
+
+    ctx = ngx_http_sendgrid_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    slcf = ngx_http_get_module_loc_conf(r,
+                                        ngx_http_sendgrid_integrations_module);
+
+    ngx_http_sendgrid_set_value(v, &slcf->host[ctx->region]);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_error_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_sendgrid_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_sendgrid_set_value(v, &ctx->error_line);
+
+    return NGX_OK;
+}
