@@ -153,7 +153,6 @@ sg_route_is_method(const unsigned char *method, size_t len,
  * byte for byte: nothing is decoded or normalized, so a dot segment, a
  * doubled or trailing slash, a ';' or any percent-encoding is a 404.
  */
-
 static void
 sg_route_path(sg_route_t *rt, const unsigned char *method,
     size_t method_len, const unsigned char *path, size_t len)
@@ -219,7 +218,6 @@ not_allowed:
  * on where the fault sits: the shape (no empty component) first, then the
  * names, then the values of ids.
  */
-
 static void
 sg_route_query(sg_route_t *rt, const unsigned char *query, size_t len)
 {
@@ -229,7 +227,7 @@ sg_route_query(sg_route_t *rt, const unsigned char *query, size_t len)
     end = query + len;
 
     for (p = query; /* void */; p = amp + 1) {
-        amp = memchr(p, '&', end - p);
+        amp = memchr(p, '&', (size_t) (end - p));
 
         if (amp == NULL) {
             amp = end;
@@ -247,14 +245,14 @@ sg_route_query(sg_route_t *rt, const unsigned char *query, size_t len)
     }
 
     for (p = query; /* void */; p = amp + 1) {
-        amp = memchr(p, '&', end - p);
+        amp = memchr(p, '&', (size_t) (end - p));
 
         if (amp == NULL) {
             amp = end;
         }
 
-        eq = memchr(p, '=', amp - p);
-        n = (eq ? eq : amp) - p;
+        eq = memchr(p, '=', (size_t) (amp - p));
+        n = (size_t) ((eq ? eq : amp) - p);
 
         if (rt->op != SG_OP_DELETE || n != 3 || memcmp(p, "ids", 3) != 0) {
             sg_route_fail_str(rt, 400, SG_MSG_UNKNOWN_PARAM, "parameter", p,
@@ -276,10 +274,10 @@ sg_route_query(sg_route_t *rt, const unsigned char *query, size_t len)
  * Every component is "ids" or "ids=..." here.  The ids are the values in
  * order, each split on ',' and %2C; "ids" alone stands for one empty id.
  */
-
 static void
 sg_route_ids(sg_route_t *rt, const unsigned char *query, size_t len)
 {
+    int                   last;
     size_t                index, sep;
     const unsigned char  *p, *end, *id;
 
@@ -298,13 +296,15 @@ sg_route_ids(sg_route_t *rt, const unsigned char *query, size_t len)
         id = p;
 
         for ( ;; ) {
-            sep = (p < end && *p != '&') ? sg_route_id_separator(p, end - p)
-                                         : 1;
+            last = (p == end || *p == '&');
+            sep = last ? 0 : sg_route_id_separator(p, (size_t) (end - p));
 
-            if (sep == 0) {
+            if (!last && sep == 0) {
                 p++;
                 continue;
             }
+
+            /* [id, p) is one id, ended by a separator or the component */
 
             if (p == id) {
                 sg_route_bad_id(rt, SG_MSG_EMPTY_ID,
@@ -312,7 +312,7 @@ sg_route_ids(sg_route_t *rt, const unsigned char *query, size_t len)
                 return;
             }
 
-            if (!sg_route_is_id(id, p - id)) {
+            if (!sg_route_is_id(id, (size_t) (p - id))) {
                 sg_route_bad_id(rt, SG_MSG_BAD_ID,
                                 sizeof(SG_MSG_BAD_ID) - 1, index);
                 return;
@@ -320,7 +320,7 @@ sg_route_ids(sg_route_t *rt, const unsigned char *query, size_t len)
 
             index++;
 
-            if (p == end || *p == '&') {
+            if (last) {
                 break;
             }
 
@@ -338,7 +338,6 @@ sg_route_ids(sg_route_t *rt, const unsigned char *query, size_t len)
 
 
 /* Length of the id separator (',' or %2C) at p, or 0 when there is none. */
-
 static size_t
 sg_route_id_separator(const unsigned char *p, size_t len)
 {
@@ -383,5 +382,5 @@ sg_route_bad_id(sg_route_t *rt, const char *message, size_t message_len,
 
     sg_route_fail(rt, 400, message, message_len, "parameter",
                   (const unsigned char *) rt->name_buf,
-                  p - rt->name_buf);
+                  (size_t) (p - rt->name_buf));
 }

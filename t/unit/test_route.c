@@ -409,7 +409,7 @@ body_says(const char *body, const route_case_t *c)
 }
 
 
-/* The target for a test description: bytes other than printable ASCII as \xNN. */
+/* The target for a test description, bytes not printable ASCII as \xNN */
 static const char *
 printable(const unsigned char *p, size_t len, char *out)
 {
