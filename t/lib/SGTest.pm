@@ -1,0 +1,541 @@
+package SGTest;
+
+# The test harness: a temporary prefix, nginx started with a configuration
+# whose ports are filled in, two recording mock SendGrid upstreams (one
+# per region), a raw HTTP client, and the checks every test file ends with:
+# no alert, no sanitizer report, no crashed worker, and no secret in any
+# response or log.
+#
+#   my $t = SGTest->new;
+#   my $key = $t->key_file('global.key', "SG.test-global\n");
+#   $t->start(<<'CONF');          # the inside of http{}
+#       server {
+#           listen 127.0.0.1:%%PORT%%;
+#           location /v3/marketing/integrations {
+#               sendgrid_integrations on;
+#               sendgrid_api_key_file %%DIR%%/global.key;
+#               proxy_pass http://$sendgrid_upstream_host;
+#           }
+#       }
+#   CONF
+#   my $r = $t->request(GET => '/v3/marketing/integrations');
+#   my @seen = $t->upstream('global');
+#   $t->done_testing;
+#
+# Environment: TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE
+# (the .so to load_module; default build/ngx_http_sendgrid_integrations_module.so
+# when the binary is Debian's), TEST_NGINX_LEAVE=1 keeps the prefix.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use JSON::PP;
+use MIME::Base64;
+use POSIX ':sys_wait_h';
+use Test::More ();
+use Time::HiRes qw(sleep time);
+
+our $TOP = abs_path(dirname(__FILE__) . '/../..');
+
+my $json = JSON::PP->new->canonical->utf8;
+
+sub new {
+    my ($class, %opt) = @_;
+
+    my $dir = tempdir('sgtest-XXXXXX', TMPDIR => 1,
+                      CLEANUP => !$ENV{TEST_NGINX_LEAVE});
+    chmod 0755, $dir;
+
+    my $binary = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+    my $module = $ENV{TEST_NGINX_MODULE};
+    if (!defined $module && $binary eq '/usr/sbin/nginx') {
+        $module = "$TOP/build/ngx_http_sendgrid_integrations_module.so";
+    }
+
+    my $self = bless {
+        dir => $dir, binary => $binary, module => $module,
+        port => free_port(), secrets => [], responses => [],
+        mocks => {}, opt => \%opt,
+    }, $class;
+
+    make_path("$dir/logs", "$dir/tmp");
+
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub port { $_[0]{port} }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# Writes a file under the prefix; a key file's trimmed key is remembered as
+# a secret that must never show in a response or a log.
+sub key_file {
+    my ($self, $name, $content) = @_;
+    my $path = $self->write_file($name, $content);
+    (my $key = $content) =~ s/^[ \t\r\n]+|[ \t\r\n]+$//g;
+    $self->secret($key) if length $key;
+    return $path;
+}
+
+sub secret {
+    my ($self, @s) = @_;
+    push @{$self->{secrets}}, @s;
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = "$self->{dir}/$name";
+    make_path(dirname($path));
+    open my $fh, '>', $path or die "$path: $!";
+    binmode $fh;
+    print $fh $content;
+    close $fh;
+    chmod 0644, $path;
+    return $path;
+}
+
+# Starts the mock upstream of a region ('global' or 'eu').
+sub mock {
+    my ($self, $region, %opt) = @_;
+    return $self->{mocks}{$region} if $self->{mocks}{$region};
+
+    my $port = free_port();
+    my $record = "$self->{dir}/upstream-$region";
+    make_path($record);
+
+    my @args = ('--port', $port, '--record', $record, '--name', $region,
+                '--response', "$self->{dir}/upstream-$region.response");
+    push @args, '--cert', $opt{cert}, '--key', $opt{key} if $opt{cert};
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        exec($^X, "$TOP/t/lib/mock-sendgrid", @args) or exit 1;
+    }
+
+    wait_port($port) or die "mock $region did not start";
+
+    return $self->{mocks}{$region} = { pid => $pid, port => $port,
+                                       record => $record };
+}
+
+sub wait_port {
+    my ($port) = @_;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        if ($s) { close $s; return 1; }
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# What the mock of a region answers next: status, headers (list of
+# [name, value]), body, chunked, chunk_size, delay_ms.  No argument: back
+# to the imitation of the API.
+sub upstream_response {
+    my ($self, $region, %r) = @_;
+    my $file = "$self->{dir}/upstream-$region.response";
+    if (!%r) {
+        unlink $file;
+        return;
+    }
+    my %spec = %r;
+    $spec{body_b64} = encode_base64(delete $spec{body} // '', '');
+    $self->write_file("upstream-$region.response", $json->encode(\%spec));
+}
+
+# The requests the mock of a region received since the last call, oldest
+# first; each { method, target, version, headers => [[name, value]...],
+# body }.
+sub upstream {
+    my ($self, $region) = @_;
+    my $m = $self->{mocks}{$region} or return ();
+    opendir my $d, $m->{record} or return ();
+    my @files = sort grep { /\.json$/ } readdir $d;
+    closedir $d;
+
+    my @reqs;
+    for my $f (@files) {
+        my $path = "$m->{record}/$f";
+        open my $fh, '<', $path or next;
+        local $/;
+        my $r = $json->decode(<$fh>);
+        close $fh;
+        unlink $path;
+        $r->{body} = decode_base64(delete $r->{body_b64});
+        push @reqs, $r;
+    }
+    return @reqs;
+}
+
+# Headers of a recorded request named (any case) name, as a list of values.
+sub header_values {
+    my ($req, $name) = @_;
+    return map { $_->[1] } grep { lc $_->[0] eq lc $name } @{$req->{headers}};
+}
+
+sub conf_text {
+    my ($self, $http) = @_;
+    my $dir = $self->{dir};
+
+    my $main = '';
+    $main .= "load_module $self->{module};\n" if $self->{module};
+    $main .= "user root root;\n" if $> == 0;
+    $main .= <<"CONF";
+worker_processes 1;
+daemon on;
+master_process on;
+error_log $dir/logs/error.log $self->{opt}{log_level};
+pid $dir/logs/nginx.pid;
+
+events {
+    worker_connections 256;
+}
+
+http {
+    access_log $dir/logs/access.log;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+
+%%UPSTREAMS%%
+$http
+}
+CONF
+    return $self->substitute($main);
+}
+
+sub substitute {
+    my ($self, $text) = @_;
+    my $ups = '';
+    for my $region (sort keys %{$self->{mocks}}) {
+        my $p = $self->{mocks}{$region}{port};
+        $ups .= "    upstream sendgrid_$region { server 127.0.0.1:$p; }\n";
+    }
+    $ups .= "    sendgrid_upstream_host global sendgrid_global;\n"
+            . "    sendgrid_upstream_host eu sendgrid_eu;\n"
+        if $self->{mocks}{global} && $self->{mocks}{eu}
+           && !$self->{opt}{no_upstream_hosts};
+
+    $text =~ s/%%UPSTREAMS%%/$ups/g;
+    $text =~ s/%%PORT%%/$self->{port}/g;
+    $text =~ s/%%DIR%%/$self->{dir}/g;
+    $text =~ s/%%PORT_(\w+)%%/$self->{mocks}{lc $1} ? $self->{mocks}{lc $1}{port} : die "no mock $1"/ge;
+    return $text;
+}
+
+# Writes the configuration (the inside of http{}, or a whole file with
+# whole => 1) and runs nginx -t on it; returns (exit code, output).
+sub test_config {
+    my ($self, $http, %opt) = @_;
+    $self->{opt}{log_level} //= 'info';
+    my $text = $opt{whole} ? $self->substitute($http) : $self->conf_text($http);
+    my $conf = $self->write_file('nginx.conf', $text);
+    my $out = `$self->{binary} -t -p $self->{dir}/ -c $conf 2>&1`;
+    return ($? >> 8, $out);
+}
+
+# Starts nginx with the given inside of http{}; both mocks run unless
+# mocks => [] says otherwise.
+sub start {
+    my ($self, $http, %opt) = @_;
+
+    $self->{opt}{log_level} //= $opt{log_level} // 'info';
+    $self->mock($_) for @{$opt{mocks} // ['global', 'eu']};
+
+    my ($rc, $out) = $self->test_config($http, %opt);
+    die "nginx -t failed:\n$out" if $rc;
+
+    local $ENV{ASAN_OPTIONS} = "log_path=$self->{dir}/logs/sanitizer:"
+        . "detect_leaks=0:abort_on_error=1";
+    local $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/logs/sanitizer:"
+        . "print_stacktrace=1:halt_on_error=1";
+
+    system($self->{binary}, '-p', "$self->{dir}/", '-c',
+           "$self->{dir}/nginx.conf") == 0 or die "nginx did not start";
+
+    wait_port($self->{port}) or die "nginx does not listen";
+    $self->{started} = 1;
+    return $self;
+}
+
+sub nginx_pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/nginx.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid;
+    return $pid;
+}
+
+sub reload {
+    my ($self) = @_;
+    system($self->{binary}, '-p', "$self->{dir}/", '-c',
+           "$self->{dir}/nginx.conf", '-s', 'reload') == 0
+        or die "reload failed";
+}
+
+sub stop {
+    my ($self) = @_;
+
+    if ($self->{started}) {
+        my $pid = $self->nginx_pid;
+        if ($pid) {
+            kill 'QUIT', $pid;
+            for (1 .. 200) {
+                last unless kill 0, $pid;
+                sleep 0.05;
+            }
+            kill 'KILL', $pid if kill 0, $pid;
+        }
+        $self->{started} = 0;
+    }
+
+    for my $m (values %{$self->{mocks}}) {
+        next unless $m->{pid};
+        kill 'TERM', $m->{pid};
+        waitpid($m->{pid}, 0);
+        $m->{pid} = 0;
+    }
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local $?;
+    $self->stop;
+}
+
+# Sends raw bytes (or a list of parts, sent with pauses) and reads one
+# response: { status, reason, headers => { lc name => [values] },
+# header_list => [[name, value]], body, raw }.
+sub raw {
+    my ($self, $bytes, %opt) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
+                                  Proto => 'tcp')
+        or die "connect: $!";
+
+    binmode $s;
+    if (ref $bytes eq 'ARRAY') {
+        for my $part (@$bytes) {
+            syswrite_all($s, $part);
+            sleep($opt{pause} // 0.05);
+        }
+    } else {
+        syswrite_all($s, $bytes);
+    }
+
+    my $r = read_response($s, $opt{head});
+    close $s;
+
+    push @{$self->{responses}}, $r->{raw} if $r;
+    return $r;
+}
+
+sub syswrite_all {
+    my ($s, $data) = @_;
+    while (length $data) {
+        my $n = syswrite($s, $data);
+        die "write: $!" unless defined $n;
+        substr($data, 0, $n) = '';
+    }
+}
+
+sub read_response {
+    my ($s, $head) = @_;
+    my $buf = '';
+    local $SIG{ALRM} = sub { die "timed out reading a response\n" };
+    alarm 20;
+
+    while ($buf !~ /\r\n\r\n/) {
+        my $n = sysread($s, $buf, 65536, length $buf);
+        last unless $n;
+    }
+
+    my $r = parse_head(\$buf) or do { alarm 0; return undef };
+
+    my $len = $r->{headers}{'content-length'}[0];
+    my $te = $r->{headers}{'transfer-encoding'}[0] // '';
+
+    if ($head || $r->{status} == 204 || $r->{status} == 304) {
+        $r->{body} = '';
+    } elsif (defined $len) {
+        while (length $buf < $len) {
+            sysread($s, $buf, 65536, length $buf) or last;
+        }
+        $r->{body} = substr($buf, 0, $len);
+    } elsif ($te =~ /chunked/i) {
+        $r->{body} = '';
+        while (1) {
+            while ($buf !~ /\r\n/) {
+                sysread($s, $buf, 65536, length $buf) or last;
+            }
+            $buf =~ s/^([0-9a-fA-F]+)[^\r]*\r\n// or last;
+            my $size = hex $1;
+            while (length $buf < $size + 2) {
+                sysread($s, $buf, 65536, length $buf) or last;
+            }
+            $r->{body} .= substr($buf, 0, $size);
+            substr($buf, 0, $size + 2) = '';
+            last if $size == 0;
+        }
+    } else {
+        1 while sysread($s, $buf, 65536, length $buf);
+        $r->{body} = $buf;
+    }
+
+    alarm 0;
+    $r->{raw} .= $r->{body};
+    return $r;
+}
+
+sub parse_head {
+    my ($bufref) = @_;
+    $$bufref =~ s/^(.*?\r\n)\r\n//s or return undef;
+    my $head = $1;
+    my ($line, @lines) = split /\r\n/, $head;
+    my ($version, $status, $reason) = $line =~ m{^(HTTP/\d\.\d) (\d+) ?(.*)$}
+        or return undef;
+
+    my (%h, @list);
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        push @{$h{lc $k}}, $v;
+        push @list, [$k, $v];
+    }
+
+    return { version => $version, status => $status, reason => $reason,
+             headers => \%h, header_list => \@list, raw => "$head\r\n" };
+}
+
+# A request as a client would send it:
+#   $t->request(POST => '/v3/...', headers => [Name => 'value', ...],
+#               body => '...', chunked => 1, chunk_size => N, http => '1.1')
+sub request {
+    my ($self, $method, $target, %opt) = @_;
+    my @h = @{$opt{headers} // []};
+    my $body = $opt{body};
+    my $http = $opt{http} // '1.0';
+
+    my %names;
+    for (my $i = 0; $i < @h; $i += 2) {
+        $names{lc $h[$i]} = 1;
+    }
+
+    my $req = "$method $target HTTP/$http\r\n";
+    $req .= "Host: localhost\r\n" unless $names{host};
+
+    while (my ($k, $v) = splice @h, 0, 2) {
+        $req .= "$k: $v\r\n";
+    }
+
+    $req .= "Connection: close\r\n" if $http eq '1.1' && !$names{connection};
+
+    if (defined $body && $opt{chunked}) {
+        $req .= "Transfer-Encoding: chunked\r\n\r\n";
+        my $size = $opt{chunk_size} || 1024;
+        for (my $i = 0; $i < length $body; $i += $size) {
+            my $part = substr($body, $i, $size);
+            $req .= sprintf("%x\r\n%s\r\n", length $part, $part);
+        }
+        $req .= "0\r\n\r\n";
+    } elsif (defined $body) {
+        $req .= "Content-Length: " . length($body) . "\r\n\r\n$body";
+    } else {
+        $req .= "\r\n";
+    }
+
+    return $self->raw($req, head => $method eq 'HEAD');
+}
+
+sub json_body {
+    my ($r) = @_;
+    return eval { JSON::PP->new->decode($r->{body}) };
+}
+
+sub error_log {
+    my ($self) = @_;
+    return slurp("$self->{dir}/logs/error.log");
+}
+
+# The normalized lines the module logged, each decoded from its JSON.
+sub sendgrid_log_lines {
+    my ($self) = @_;
+    my @lines;
+    for (split /\n/, $self->error_log) {
+        next unless /sendgrid_integrations: (\{.*)/;
+        my ($obj) = JSON::PP->new->decode_prefix($1);
+        push @lines, $obj;
+    }
+    return @lines;
+}
+
+# Every file nginx wrote under logs/ (error log, access logs, sanitizer).
+sub log_files {
+    my ($self) = @_;
+    opendir my $d, "$self->{dir}/logs" or return ();
+    return map { "$self->{dir}/logs/$_" }
+           grep { -f "$self->{dir}/logs/$_" } readdir $d;
+}
+
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    binmode $fh;
+    local $/;
+    return <$fh>;
+}
+
+# The checks every test file ends with, then Test::More's done_testing.
+sub done_testing {
+    my ($self) = @_;
+
+    $self->stop;
+
+    my $log = $self->error_log;
+    my @alerts = grep { /\[(alert|emerg)\]/ } split /\n/, $log;
+    Test::More::is(scalar @alerts, 0, 'no alert or emerg in the error log')
+        or Test::More::diag(join "\n", @alerts);
+
+    my @crashes = grep { /exited on signal/ } split /\n/, $log;
+    Test::More::is(scalar @crashes, 0, 'no worker exited on a signal')
+        or Test::More::diag(join "\n", @crashes);
+
+    my @reports = grep { m{/sanitizer\.} } $self->log_files;
+    my @text = grep { /AddressSanitizer|LeakSanitizer|runtime error:/ }
+               split /\n/, $log;
+    Test::More::ok(!@reports && !@text, 'no sanitizer report')
+        or Test::More::diag(join("\n", @text, map { slurp($_) } @reports));
+
+    my @secrets = grep { length } @{$self->{secrets}};
+    my @leaks;
+    for my $s (@secrets) {
+        for my $f ($self->log_files) {
+            push @leaks, "$s in $f" if index(slurp($f), $s) >= 0;
+        }
+        for my $r (@{$self->{responses}}) {
+            push @leaks, "$s in a response" if index($r, $s) >= 0;
+        }
+    }
+    Test::More::is(scalar @leaks, 0, 'no secret in a response or a log ('
+                         . scalar(@secrets) . ' secrets checked)')
+        or Test::More::diag(join "\n", @leaks);
+
+    Test::More::done_testing();
+}
+
+1;
