@@ -30,8 +30,10 @@ FUZZ_FLAGS := -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
 FUZZ_SECONDS ?= 60
 
 PROVE      := prove -I t/lib --timer
+TESTS      ?= t/*.t
+JOBS       ?= 2
 
-.PHONY: all module static asan deps unit unit-clang fuzz fuzz-run \
+.PHONY: all module static asan deps unit fuzz fuzz-run \
         test test-dynamic test-asan run bench clean
 
 all: module
@@ -55,11 +57,6 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SG_SRCS) $(SG_HDRS)
 unit: deps $(UNIT_BINS)
 	$(PROVE) --exec '' $(UNIT_BINS)
 
-# the same plain-C sources, warning-free with clang too
-unit-clang: deps
-	@mkdir -p $(BUILD)/clang
-	clang $(WARN) -fsyntax-only $(SG_SRCS)
-
 $(BUILD)/fuzz/%: fuzz/%.c $(SG_SRCS) $(SG_HDRS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(SG_SRCS) $(SG_LIBS)
@@ -80,5 +77,30 @@ fuzz-run: fuzz
 	    grep -E '^stat::number_of_executed_runs' $(BUILD)/fuzz/$$name.log; \
 	done
 
+# the suite against Debian's nginx with the dynamic module
+test-dynamic: module
+	$(PROVE) -j$(JOBS) $(TESTS)
+
+# the same suite against nginx built with AddressSanitizer and UBSan
+test-asan: asan
+	TEST_NGINX_BINARY=$(CURDIR)/$(BUILD)/asan/nginx TEST_NGINX_MODULE= \
+	    $(PROVE) -j$(JOBS) $(TESTS)
+
+# every test: plain-C units (gcc and clang), the suite twice, the fuzzers
+test: deps
+	$(MAKE) unit
+	$(MAKE) unit UNIT_CC=clang BUILD=$(BUILD)/clang
+	$(MAKE) test-dynamic
+	$(MAKE) static
+	$(MAKE) test-asan
+	$(MAKE) fuzz-run
+
+# the gateway on 127.0.0.1:8080 in front of a local mock SendGrid
+run: module
+	@scripts/run
+
+bench: module
+	@bench/run
+
 clean:
-	rm -rf $(BUILD) t/servroot*
+	rm -rf $(BUILD)
