@@ -85,8 +85,8 @@ typedef struct {
 typedef struct {
     const unsigned char   *data;
     size_t                 len;
-    size_t                 measured;    /* written length, exact up to cap */
-    size_t                 cap;
+    size_t                 measured;    /* written length, exact up to
+                                           the cap it was measured with */
 } sg_text_t;
 
 typedef struct {
@@ -131,25 +131,37 @@ sg_is_key_char(unsigned char c)
 
 
 /*
- * Length of the longest secret that starts at p: an SG. token with all the
- * key characters that follow it, or a configured secret; 0 when none.
+ * Length of the SG. token at p: "SG." and all the key characters after it;
+ * 0 when there is none.  Its end is the end of the run of key characters
+ * it starts in.
  */
 static size_t
-sg_secret_at(const sg_redactor_t *r, const unsigned char *p, size_t n)
+sg_key_token_at(const unsigned char *p, size_t n)
+{
+    size_t  len;
+
+    if (n < 4 || p[0] != 'S' || p[1] != 'G' || p[2] != '.'
+        || !sg_is_key_char(p[3]))
+    {
+        return 0;
+    }
+
+    for (len = 4; len < n && sg_is_key_char(p[len]); len++) {
+        /* void */
+    }
+
+    return len;
+}
+
+
+/* Length of the longest configured secret at p, 0 when there is none. */
+static size_t
+sg_configured_secret_at(const sg_redactor_t *r, const unsigned char *p,
+    size_t n)
 {
     size_t  i, len, longest;
 
     longest = 0;
-
-    if (n > 3 && p[0] == 'S' && p[1] == 'G' && p[2] == '.'
-        && sg_is_key_char(p[3]))
-    {
-        for (len = 4; len < n && sg_is_key_char(p[len]); len++) {
-            /* void */
-        }
-
-        longest = len;
-    }
 
     for (i = 0; i < r->nsecrets; i++) {
         len = r->secrets[i].len;
@@ -195,24 +207,40 @@ sg_char_len(const unsigned char *p, size_t n)
 
 /*
  * The next unit of the string at p: one character, escaped, or a run of
- * secrets written as one [REDACTED].  The run takes every secret that
- * starts inside it, so no part of any overlapping secret is left visible,
- * and a secret starting inside a multi-byte character takes the character.
+ * secrets written as one [REDACTED].  A secret that starts inside the
+ * character takes the character, and the run goes on as long as secrets
+ * start inside it, so that no part of overlapping secrets shows.
  */
 static void
 sg_unit_at(const sg_redactor_t *r, const unsigned char *p, size_t n,
     sg_unit_t *u)
 {
-    size_t  i, len, end, m;
+    size_t  i, len, end, token_end, m;
 
     len = sg_char_len(p, n);
     end = 0;
 
-    for (i = 0; i < len; i++) {
-        m = sg_secret_at(r, p + i, n - i);
+    /* a token starting before token_end ends there too: not rescanned,
+     * which keeps a long run of tokens linear */
+    token_end = 0;
 
-        if (m && i + m > end) {
-            end = i + m;
+    for (i = 0; i < len || i < end; i++) {
+        if (i >= token_end) {
+            m = sg_key_token_at(p + i, n - i);
+
+            if (m) {
+                token_end = i + m;
+            }
+        }
+
+        m = i + sg_configured_secret_at(r, p + i, n - i);
+
+        if (m < token_end) {
+            m = token_end;
+        }
+
+        if (m > i && m > end) {
+            end = m;
         }
     }
 
@@ -221,14 +249,6 @@ sg_unit_at(const sg_redactor_t *r, const unsigned char *p, size_t n,
         u->out = sg_json_escaped_len(p, len);
         u->redacted = 0;
         return;
-    }
-
-    for (i = len; i < end; i++) {
-        m = sg_secret_at(r, p + i, n - i);
-
-        if (i + m > end) {
-            end = i + m;
-        }
     }
 
     u->in = end;
@@ -248,7 +268,6 @@ sg_text_measure(sg_text_t *t, const sg_redactor_t *r,
 
     t->data = data;
     t->len = len;
-    t->cap = cap;
     t->measured = 0;
 
     if (data == NULL) {
@@ -289,8 +308,8 @@ sg_value_len(const sg_text_t *t, size_t limit)
 
 /*
  * Writes the string of t, redacted and escaped, in at most limit bytes
- * (limit <= t->cap): when it does not fit, as many whole units as fit
- * before the cut mark.
+ * (no more than the cap it was measured with): when it does not fit, as
+ * many whole units as fit before the cut mark.
  */
 static unsigned char *
 sg_text_write(unsigned char *dst, const sg_redactor_t *r, const sg_text_t *t,
@@ -364,8 +383,8 @@ sg_uint(size_t n)
  * Inflates the body with zlib's window_bits into e->inflated, at most
  * body_max bytes.  A stream that stops short or goes on past the cap
  * leaves what was inflated and marks the line truncated.  Returns Z_OK,
- * or Z_DATA_ERROR (with what was inflated) when the body is not of the
- * format, or Z_MEM_ERROR.
+ * or Z_DATA_ERROR (e->text_len says how much was inflated) when the body
+ * is not of the format or is damaged, or Z_MEM_ERROR.
  */
 static int
 sg_inflate(sg_errlog_t *e, int window_bits)
@@ -391,7 +410,7 @@ sg_inflate(sg_errlog_t *e, int window_bits)
 
     e->text_len = zs.total_out;
 
-    if (rc == Z_OK && zs.avail_out == 0) {
+    if ((rc == Z_OK || rc == Z_BUF_ERROR) && zs.avail_out == 0) {
         /* the cap is reached: is there more than the end of the stream? */
         zs.next_out = &probe;
         zs.avail_out = 1;
@@ -403,9 +422,18 @@ sg_inflate(sg_errlog_t *e, int window_bits)
         }
 
     } else if (rc == Z_OK || rc == Z_BUF_ERROR) {
-        /* the input ended inside the stream */
-        rc = Z_OK;
-        e->truncated = 1;
+        /*
+         * The input ended inside the stream: the text so far, unless
+         * there is none from a body that was not cut here, which is then
+         * no stream of the format at all.
+         */
+        if (zs.total_out == 0 && !e->in->body_cut) {
+            rc = Z_DATA_ERROR;
+
+        } else {
+            rc = Z_OK;
+            e->truncated = 1;
+        }
     }
 
     inflateEnd(&zs);

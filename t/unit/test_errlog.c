@@ -387,6 +387,21 @@ test_compressed(void)
            HEAD "{\"field\":null,\"message\":\"undecodable gzip body\"}]}",
            "gzip body with a bad CRC");
 
+    /* a stream that stops before any text */
+    in.body = (const unsigned char *) "\x1f\x8b\x08\x00\x00\x00";
+    in.body_len = 6;
+    is_str(line_of(&in),
+           HEAD "{\"field\":null,\"message\":\"undecodable gzip body\"}]}",
+           "gzip header cut short by the upstream");
+
+    in.body_cut = 1;
+    is_str(line_of(&in),
+           HEAD "{\"field\":null,\"message\":\"Bad Request\"}],"
+           "\"truncated\":true}",
+           "gzip header cut short here: reason phrase, truncated");
+    in.body_cut = 0;
+    in.body = z;
+
     /* the upstream sent more than was inspected: the stream stops short */
     memset(big, 'a', sizeof(big));
     memcpy(big, "upstream says: ", 15);
@@ -592,6 +607,17 @@ test_redaction(void)
     is_str(line_of(&in),
            HEAD "{\"field\":null,\"message\":\"[REDACTED]!\"}]}",
            "overlapping secrets make one [REDACTED], no tail shown");
+
+    /* one that starts inside a run of SG. tokens and goes on past it */
+    secrets[2].data = (const unsigned char *) "def xyz";
+    secrets[2].len = strlen("def xyz");
+    in.body = (const unsigned char *)
+              "{\"message\":\"SG.abcSG.def xyz rest SG.SG.SG.SG.SG. SG.\"}";
+    in.body_len = strlen((const char *) in.body);
+    is_str(line_of(&in),
+           HEAD "{\"field\":null,\"message\":\"[REDACTED] rest [REDACTED] "
+           "SG.\"}]}",
+           "secret going on past a run of SG. tokens");
 
     /* a secret that starts inside a multi-byte character takes it */
     secrets[2].data = (const unsigned char *) "\xa9secret";
