@@ -22,6 +22,16 @@ typedef enum {
 
 #define SG_BODY_STRICT  0x01   /* unknown members are failures */
 
+/* properties.write_key: length in Unicode code points */
+#define SG_BODY_WRITE_KEY_MIN  6
+#define SG_BODY_WRITE_KEY_MAX  51
+
+/*
+ * A member name in a message is cut after this many bytes of its decoded
+ * text (at a character boundary) and then ends with "...".
+ */
+#define SG_BODY_NAME_MAX  64
+
 #define SG_BODY_OK       0     /* valid */
 #define SG_BODY_INVALID  1     /* invalid: see the message */
 #define SG_BODY_NOMEM   -1
@@ -33,9 +43,13 @@ typedef struct sg_body_s  sg_body_t;
 sg_body_t *sg_body_create(sg_body_schema_t schema, unsigned flags);
 
 /*
- * Feeds the next len bytes of the body.  Returns SG_BODY_OK while the body
- * may still turn out valid, SG_BODY_INVALID as soon as the verdict is
- * known to be "invalid" (later feeds are then ignored), or SG_BODY_NOMEM.
+ * Feeds the next len bytes of the body, in pieces of any size: one byte at
+ * a time gives the same result as the whole body at once.  Returns
+ * SG_BODY_OK while the body may still turn out valid, SG_BODY_INVALID as
+ * soon as the final message is known (the body is not valid JSON, or has
+ * a duplicate member; later feeds are then ignored), or SG_BODY_NOMEM.
+ * Schema failures are only reported by sg_body_finish(): a syntax error
+ * further on would replace them.
  */
 int sg_body_feed(sg_body_t *v, const unsigned char *data, size_t len);
 
@@ -45,12 +59,28 @@ int sg_body_finish(sg_body_t *v);
 /*
  * The failures, comma-separated ("a, b"), after SG_BODY_INVALID: UTF-8
  * text that names members by dotted path; the caller JSON-escapes it.
+ * The text stays valid until sg_body_destroy().  One of:
+ *
+ *     request body is empty
+ *     request body is not valid JSON at byte N
+ *     request body has duplicate member "NAME" at byte N
+ *     request body must be a JSON object
+ *     <schema failures>
+ *
+ * What is valid JSON is what jansson 2.14 accepts from json_loadb() with
+ * JSON_REJECT_DUPLICATES, and N is its error.position: the bytes its
+ * lexer had read when it stopped, i.e. the offset just after the token
+ * that failed (after the member name, for a duplicate).  Schema failures
+ * come in the order of SPEC section 5, each naming its member by path
+ * ("filters.email_events[2]"); with SG_BODY_STRICT the members that the
+ * schema does not know follow, in document order.
  */
 const char *sg_body_message(const sg_body_t *v, size_t *len);
 
 /*
  * The decoded value of properties.write_key when the body had one as a
- * string (for redaction in logs), else NULL.
+ * string (for redaction in logs), else NULL.  It is known once that
+ * string has been read whole, even when the body later turns out invalid.
  */
 const unsigned char *sg_body_write_key(const sg_body_t *v, size_t *len);
 

@@ -1,0 +1,135 @@
+/*
+ * The single-pass body validator against the jansson reference: the same
+ * verdict and the same message for every input, whatever the pieces the
+ * body arrives in; and the same properties.write_key as jansson decodes.
+ *
+ * Input layout:
+ *   [0]      bit 0: PATCH schema (else POST), bit 1: strict
+ *   [1]      seed of the piece sizes (0: the whole body in one piece)
+ *   rest     the body
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "../ngx_sendgrid_integrations_module/sg_body.h"
+
+
+static void check_write_key(const sg_body_t *v, const uint8_t *data,
+    size_t size);
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int                   rc, ref;
+    char                 *message;
+    size_t                off, piece, len;
+    uint32_t              seed;
+    unsigned              flags;
+    sg_body_t            *v;
+    const char           *got;
+    sg_body_schema_t      schema;
+
+    if (size < 2) {
+        return 0;
+    }
+
+    schema = (data[0] & 1) ? SG_BODY_UPDATE : SG_BODY_CREATE;
+    flags = (data[0] & 2) ? SG_BODY_STRICT : 0;
+    seed = data[1];
+    data += 2;
+    size -= 2;
+
+    ref = sg_body_reference_validate(schema, flags, data, size, &message);
+
+    v = sg_body_create(schema, flags);
+    if (v == NULL) {
+        abort();
+    }
+
+    rc = SG_BODY_OK;
+    off = 0;
+
+    while (off < size && rc == SG_BODY_OK) {
+        piece = size - off;
+
+        if (seed) {
+            /* a small xorshift: short pieces, now and then a long one */
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            piece = (seed & 0x100) ? 1 + seed % 97 : 1 + seed % 5;
+
+            if (piece > size - off) {
+                piece = size - off;
+            }
+        }
+
+        rc = sg_body_feed(v, data + off, piece);
+        off += piece;
+    }
+
+    if (rc == SG_BODY_OK) {
+        rc = sg_body_finish(v);
+    }
+
+    if (rc != ref || rc == SG_BODY_NOMEM) {
+        abort();
+    }
+
+    if (rc == SG_BODY_INVALID) {
+        got = sg_body_message(v, &len);
+
+        if (got == NULL || message == NULL || strlen(message) != len
+            || memcmp(got, message, len) != 0 || got[len] != '\0')
+        {
+            abort();
+        }
+    }
+
+    check_write_key(v, data, size);
+
+    free(message);
+    sg_body_destroy(v);
+
+    return 0;
+}
+
+
+/*
+ * When jansson takes the body, the validator must give what it decodes
+ * as properties.write_key of a top-level object, byte for byte.
+ */
+static void
+check_write_key(const sg_body_t *v, const uint8_t *data, size_t size)
+{
+    size_t                len;
+    json_t               *root, *key;
+    const unsigned char  *got;
+
+    root = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES,
+                      NULL);
+    if (root == NULL) {
+        return;
+    }
+
+    key = json_object_get(json_object_get(root, "properties"), "write_key");
+    got = sg_body_write_key(v, &len);
+
+    if (!json_is_object(root) || !json_is_string(key)) {
+        if (got != NULL) {
+            abort();
+        }
+
+    } else if (got == NULL || len != json_string_length(key)
+               || memcmp(got, json_string_value(key), len) != 0)
+    {
+        abort();
+    }
+
+    json_decref(root);
+}

@@ -1,0 +1,2124 @@
+/*
+ * The single-pass request body validator of sg_body.h: a byte-level JSON
+ * scanner that knows the two schemas.  It reads the body once, in pieces
+ * of any size, builds no tree and keeps only what the rules need: a stack
+ * of the open containers, the decoded member names of the open objects
+ * (for duplicates) and a few facts about the members the schema names.
+ *
+ * Valid JSON is what jansson 2.14's json_loadb() accepts with
+ * JSON_REJECT_DUPLICATES, and an error is reported at the position
+ * jansson reports (load.c), which the scanner reproduces byte for byte:
+ *
+ *   - jansson counts the bytes its lexer has read; a number or a literal
+ *     ends on the byte after it, which is put back, so an error found at
+ *     the end of such a token is at the offset of that byte;
+ *   - an error in a token that the parser did not expect comes after the
+ *     whole token has been read (a string to its closing quote);
+ *   - a multi-byte character is checked whole when its first byte is
+ *     read: a malformed one is reported at its first byte, a well-formed
+ *     one that is not allowed there after one byte (a bad escape or \u
+ *     digit) or after the whole character (a stray character);
+ *   - lone surrogates and \u0000 are found when the string is decoded,
+ *     after its closing quote;
+ *   - a NUL byte right after a number or a literal is put back and then
+ *     lost by jansson's lexer: it accepts "[1\0]" and counts one byte less
+ *     from there on (the "drift" below).
+ */
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+#include "sg_body.h"
+
+
+#define SG_BODY_MAX_DEPTH  2048     /* jansson's JSON_PARSER_MAX_DEPTH */
+
+/* an object's names are compared in turn up to this many, then hashed */
+#define SG_BODY_LINEAR     16
+
+#define SG_BODY_NO_SLOT    ((size_t) -1)
+
+/* the largest exponent kept while reading a number: far beyond a double */
+#define SG_BODY_EXP_MAX    1000000000000000LL
+
+
+/* what the lexer is in the middle of */
+enum {
+    sw_space = 0,           /* between tokens */
+    sw_string,              /* in a string */
+    sw_escape,              /* after a backslash */
+    sw_hex,                 /* in the four digits of \u */
+    sw_string_utf8,         /* in a multi-byte character of a string */
+    sw_error_utf8,          /* a multi-byte character places the error */
+    sw_minus,               /* after the '-' of a number */
+    sw_zero,                /* after a leading 0 */
+    sw_int,                 /* in the integer digits */
+    sw_dot,                 /* after '.' */
+    sw_frac,                /* in the fraction digits */
+    sw_exp,                 /* after 'e' */
+    sw_exp_sign,            /* after the sign of the exponent */
+    sw_exp_digits,          /* in the exponent digits */
+    sw_word,                /* in a bare word: true, false, null or junk */
+    sw_done                 /* the verdict is known */
+};
+
+/* what the parser takes next */
+enum {
+    ex_document = 0,        /* the top-level value: '{' or '[' */
+    ex_first_key,           /* after '{': a name or '}' */
+    ex_key,                 /* after ',' in an object: a name */
+    ex_colon,
+    ex_value,               /* a member value, or an element after ',' */
+    ex_first_item,          /* after '[': a value or ']' */
+    ex_next,                /* ',' or the end of the container */
+    ex_end                  /* nothing but white space */
+};
+
+/* what a value is to the schema; also the context of a container */
+enum {
+    sg_role_other = 0,
+    sg_role_unknown,        /* a member the schema does not name */
+    sg_role_top,
+    sg_role_destination,
+    sg_role_filters,
+    sg_role_email_events,
+    sg_role_event,          /* an element of filters.email_events */
+    sg_role_properties,
+    sg_role_write_key,
+    sg_role_region,
+    sg_role_label
+};
+
+enum {
+    sg_type_string = 0,
+    sg_type_object,
+    sg_type_array,
+    sg_type_scalar          /* number, true, false, null */
+};
+
+/* the facts about a member */
+enum {
+    sg_missing = 0,
+    sg_good,
+    sg_wrong,               /* wrong type or value */
+    sg_wrong_length         /* write_key: a string of the wrong length */
+};
+
+
+typedef struct {
+    unsigned char  *data;
+    size_t          len;
+    size_t          size;
+    unsigned char  *fixed;      /* storage inside sg_body_t, or NULL */
+} sg_body_buf_t;
+
+typedef struct {
+    size_t          arena;      /* arena length when the container opened */
+    size_t          keys;       /* its first name record */
+    unsigned char   array;
+    unsigned char   ctx;        /* sg_role_* */
+    unsigned char   hashed;     /* its names are in the hash table */
+} sg_body_level_t;
+
+typedef struct {
+    size_t          off;        /* decoded name in the arena */
+    size_t          len;
+    size_t          slot;       /* in the hash table, or SG_BODY_NO_SLOT */
+    uint32_t        hash;
+} sg_body_key_t;
+
+
+struct sg_body_s {
+    unsigned            state;
+    unsigned            expect;
+    int                 status;
+    unsigned            create:1;
+    unsigned            strict:1;
+    unsigned            finished:1;
+
+    /* the current token */
+    unsigned            bad:1;          /* not expected here: fails at end */
+    unsigned            key:1;          /* the string is a member name */
+    unsigned            sink:1;         /* its decoded text is kept */
+    unsigned            str_err:1;      /* lone surrogate or \u0000 */
+    unsigned            after_hi:1;     /* a high surrogate was decoded */
+    unsigned            neg:1;
+    unsigned            exp_neg:1;
+    unsigned            role;           /* of the value being read */
+    unsigned            member;         /* role of the next member value */
+
+    size_t              base;           /* offset of the byte fed next */
+    size_t              drift;          /* NUL bytes jansson loses */
+
+    size_t              str_start;      /* decoded string in the arena */
+    uint32_t            hex;
+    uint32_t            hi;
+    unsigned            hex_n;
+
+    unsigned            u_need;         /* continuation bytes to come */
+    unsigned char       u_lo;           /* range of the next one */
+    unsigned char       u_hi;
+    size_t              u_lead;         /* offset of the first byte */
+    size_t              err_pos;        /* error when well-formed */
+
+    const char         *word;           /* literal a bare word may be */
+    size_t              word_n;
+
+    uint64_t            ival;           /* the integer, up to 19 digits */
+    size_t              int_digits;
+    size_t              zeros;          /* leading zeros of the fraction */
+    size_t              sig;            /* significant digits */
+    int                 cmp;            /* them against sg_body_dbl_limit */
+    int64_t             exp;
+
+    /* open containers */
+    sg_body_level_t    *levels;
+    size_t              depth;
+    size_t              levels_size;
+
+    /* the decoded names of the open objects */
+    sg_body_buf_t       arena;
+    sg_body_key_t      *keys;
+    size_t              nkeys;
+    size_t              keys_size;
+    size_t             *table;
+    size_t              table_size;
+    size_t              table_used;
+
+    /* facts */
+    unsigned char       top_array;
+    unsigned char       destination;
+    unsigned char       filters;
+    unsigned char       email_events;
+    unsigned char       properties;
+    unsigned char       write_key;
+    unsigned char       region;
+    unsigned char       label;
+    size_t              events_n;       /* elements of email_events */
+    size_t              event;          /* index of the current one */
+
+    sg_body_buf_t       wkey;           /* properties.write_key, decoded */
+    sg_body_buf_t       bad_events;     /* failures of email_events */
+    sg_body_buf_t       unknown;        /* failures of strict mode */
+    sg_body_buf_t       msg;
+
+    sg_body_level_t     levels_fixed[32];
+    sg_body_key_t       keys_fixed[32];
+    unsigned char       arena_fixed[512];
+    unsigned char       wkey_fixed[64];
+    unsigned char       msg_fixed[160];
+};
+
+
+static int sg_body_scan(sg_body_t *v, const unsigned char *start,
+    const unsigned char *end);
+static int sg_body_open(sg_body_t *v, unsigned array, size_t pos);
+static int sg_body_close(sg_body_t *v, unsigned array, size_t pos);
+static unsigned sg_body_role(sg_body_t *v);
+static void sg_body_string_start(sg_body_t *v);
+static int sg_body_string_end(sg_body_t *v, size_t pos);
+static int sg_body_code_point(sg_body_t *v);
+static void sg_body_scalar_start(sg_body_t *v);
+static int sg_body_scalar_end(sg_body_t *v, size_t pos);
+static int sg_body_real_overflows(sg_body_t *v);
+static int sg_body_name(sg_body_t *v, size_t pos);
+static int sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl);
+static int sg_body_table_add(sg_body_t *v, size_t i);
+static void sg_body_table_put(sg_body_t *v, size_t i);
+static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
+    size_t len);
+static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type);
+static int sg_body_verdict(sg_body_t *v);
+static int sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead);
+static size_t sg_body_utf8_whole(const unsigned char *p,
+    const unsigned char *end);
+static int sg_body_fail(sg_body_t *v, size_t pos);
+static int sg_body_fail_utf8(sg_body_t *v, unsigned char c, size_t lead,
+    size_t pos);
+static int sg_body_fail_text(sg_body_t *v, const char *text, size_t len);
+static int sg_body_nomem(sg_body_t *v);
+static int sg_body_add(sg_body_buf_t *b, const void *data, size_t len);
+static int sg_body_say(sg_body_buf_t *b, const char *text, size_t len);
+static size_t sg_body_cut(const unsigned char *name, size_t len);
+static int sg_body_grow(sg_body_buf_t *b, size_t need);
+static void sg_body_buf_free(sg_body_buf_t *b);
+static uint32_t sg_body_hash(const unsigned char *p, size_t len);
+static void sg_body_seed(void);
+
+
+/* bytes that stand for themselves inside a string */
+static const unsigned char  sg_body_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+/*
+ * 2^1024 - 2^970, the smallest decimal that strtod() rounds to infinity:
+ * halfway between DBL_MAX and 2^1024, where rounding to even goes up.
+ */
+static const char  sg_body_dbl_limit[] =
+    "1797693134862315807937289714053034150799341327100378269361737789804449"
+    "6829276475094664901797758720709633028641669288791094655554785194040263"
+    "0657488671505820681908902000708383676273854845817711531764475730270069"
+    "8555713669596228429148198608349364752927190741684443655107043427115596"
+    "99508093042880177904174497792";
+
+#define SG_BODY_DBL_DIGITS  (sizeof(sg_body_dbl_limit) - 1)
+#define SG_BODY_DBL_EXP     308          /* of the first digit */
+
+static const struct {
+    const char  *name;
+    size_t       len;
+} sg_body_events[] = {
+#define sg_body_event(s)  { s, sizeof(s) - 1 }
+    sg_body_event("drop"),
+    sg_body_event("processed"),
+    sg_body_event("deferred"),
+    sg_body_event("group_unsubscribe"),
+    sg_body_event("bounce"),
+    sg_body_event("delivered"),
+    sg_body_event("click"),
+    sg_body_event("unsubscribe"),
+    sg_body_event("open"),
+    sg_body_event("group_resubscribe"),
+    sg_body_event("spamreport"),
+    sg_body_event("machine_opened")
+#undef sg_body_event
+};
+
+static uint64_t  sg_body_k0;
+static uint64_t  sg_body_k1;
+static int       sg_body_seeded;
+
+
+#define sg_body_is(s, len, lit)                                               \
+    ((len) == sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)
+
+#define sg_body_is_alpha(c)  ((unsigned char) (((c) | 0x20) - 'a') < 26)
+
+/* the text of the string just read, when kept */
+#define sg_body_text(v)       ((v)->arena.data + (v)->str_start)
+#define sg_body_text_len(v)   ((v)->arena.len - (v)->str_start)
+
+
+sg_body_t *
+sg_body_create(sg_body_schema_t schema, unsigned flags)
+{
+    sg_body_t  *v;
+
+    if (!sg_body_seeded) {
+        sg_body_seed();
+    }
+
+    v = malloc(sizeof(sg_body_t));
+    if (v == NULL) {
+        return NULL;
+    }
+
+    /* only the head: the inline storage is written before it is read */
+    memset(v, 0, offsetof(sg_body_t, levels_fixed));
+
+    v->create = (schema == SG_BODY_CREATE);
+    v->strict = (flags & SG_BODY_STRICT) ? 1 : 0;
+
+    v->levels = v->levels_fixed;
+    v->levels_size = sizeof(v->levels_fixed) / sizeof(v->levels_fixed[0]);
+    v->keys = v->keys_fixed;
+    v->keys_size = sizeof(v->keys_fixed) / sizeof(v->keys_fixed[0]);
+
+    v->arena.data = v->arena.fixed = v->arena_fixed;
+    v->arena.size = sizeof(v->arena_fixed);
+    v->wkey.data = v->wkey.fixed = v->wkey_fixed;
+    v->wkey.size = sizeof(v->wkey_fixed);
+    v->msg.data = v->msg.fixed = v->msg_fixed;
+    v->msg.size = sizeof(v->msg_fixed);
+
+    return v;
+}
+
+
+int
+sg_body_feed(sg_body_t *v, const unsigned char *data, size_t len)
+{
+    if (v->status != SG_BODY_OK || v->finished || len == 0) {
+        return v->status;
+    }
+
+    (void) sg_body_scan(v, data, data + len);
+
+    v->base += len;
+
+    return v->status;
+}
+
+
+int
+sg_body_finish(sg_body_t *v)
+{
+    if (v->status != SG_BODY_OK || v->finished) {
+        return v->status;
+    }
+
+    v->finished = 1;
+
+    if (v->base == 0) {
+        return sg_body_fail_text(v, "request body is empty",
+                                 sizeof("request body is empty") - 1);
+    }
+
+    switch (v->state) {
+
+    case sw_string_utf8:
+    case sw_error_utf8:
+        /* jansson reads a missing byte as 0xff */
+        return sg_body_fail(v, v->u_lead);
+
+    case sw_space:
+        if (v->expect == ex_end) {
+            return sg_body_verdict(v);
+        }
+
+        /* fall through */
+
+    default:
+        /* a token the end cuts short, or the end comes too soon */
+        return sg_body_fail(v, v->base);
+    }
+}
+
+
+const char *
+sg_body_message(const sg_body_t *v, size_t *len)
+{
+    if (v->status != SG_BODY_INVALID) {
+        *len = 0;
+        return NULL;
+    }
+
+    *len = v->msg.len;
+
+    return (const char *) v->msg.data;
+}
+
+
+const unsigned char *
+sg_body_write_key(const sg_body_t *v, size_t *len)
+{
+    if (v->write_key != sg_good && v->write_key != sg_wrong_length) {
+        *len = 0;
+        return NULL;
+    }
+
+    *len = v->wkey.len;
+
+    return v->wkey.data;
+}
+
+
+void
+sg_body_destroy(sg_body_t *v)
+{
+    if (v == NULL) {
+        return;
+    }
+
+    if (v->levels != v->levels_fixed) {
+        free(v->levels);
+    }
+
+    if (v->keys != v->keys_fixed) {
+        free(v->keys);
+    }
+
+    free(v->table);
+
+    sg_body_buf_free(&v->arena);
+    sg_body_buf_free(&v->wkey);
+    sg_body_buf_free(&v->bad_events);
+    sg_body_buf_free(&v->unknown);
+    sg_body_buf_free(&v->msg);
+
+    free(v);
+}
+
+
+/*
+ * The lexer.  Each state takes what it can of the buffer at once; a token
+ * that continues into the next buffer leaves its state behind.
+ */
+static int
+sg_body_scan(sg_body_t *v, const unsigned char *start,
+    const unsigned char *end)
+{
+    size_t                n;
+    unsigned              d;
+    unsigned char         c;
+    const unsigned char  *p, *q;
+
+#define sg_off(p)  (v->base + (size_t) ((p) - start))
+
+    p = start;
+
+    while (p < end) {
+
+        switch (v->state) {
+
+        case sw_space:
+            c = *p++;
+
+            switch (c) {
+
+            case ' ':
+            case '\n':
+            case '\r':
+            case '\t':
+                continue;
+
+            case '{':
+            case '[':
+                if (sg_body_open(v, c == '[', sg_off(p)) != SG_BODY_OK) {
+                    return v->status;
+                }
+                continue;
+
+            case '}':
+            case ']':
+                if (sg_body_close(v, c == ']', sg_off(p)) != SG_BODY_OK) {
+                    return v->status;
+                }
+                continue;
+
+            case ':':
+                if (v->expect != ex_colon) {
+                    return sg_body_fail(v, sg_off(p));
+                }
+
+                v->expect = ex_value;
+                continue;
+
+            case ',':
+                if (v->expect != ex_next) {
+                    return sg_body_fail(v, sg_off(p));
+                }
+
+                v->expect = v->levels[v->depth - 1].array ? ex_value : ex_key;
+                continue;
+
+            case '"':
+                sg_body_string_start(v);
+                v->state = sw_string;
+                continue;
+
+            case '-':
+                sg_body_scalar_start(v);
+                v->neg = 1;
+                v->state = sw_minus;
+                continue;
+
+            case '0':
+                sg_body_scalar_start(v);
+                v->state = sw_zero;
+                continue;
+
+            default:
+                break;
+            }
+
+            if (c >= '1' && c <= '9') {
+                sg_body_scalar_start(v);
+                v->ival = c - '0';
+                v->int_digits = 1;
+                v->cmp = (int) c - sg_body_dbl_limit[0];
+                v->sig = 1;
+                v->state = sw_int;
+                continue;
+            }
+
+            if (sg_body_is_alpha(c)) {
+                sg_body_scalar_start(v);
+                v->word = (c == 't') ? "true"
+                          : (c == 'f') ? "false"
+                          : (c == 'n') ? "null" : NULL;
+                v->word_n = 1;
+                v->state = sw_word;
+                continue;
+            }
+
+            if (c >= 0x80) {
+                /* a stray character: the error follows it whole */
+                n = sg_off(p) - 1;
+
+                if (sg_body_utf8_start(v, c, n) != 0) {
+                    return sg_body_fail(v, n);
+                }
+
+                v->err_pos = n + 1 + v->u_need;
+                v->state = sw_error_utf8;
+                continue;
+            }
+
+            /* any other byte, NUL and control bytes included */
+            return sg_body_fail(v, sg_off(p));
+
+        case sw_string:
+            q = p;
+
+            if (!v->after_hi) {
+                while (p < end) {
+                    if (sg_body_plain[*p]) {
+                        p++;
+                        continue;
+                    }
+
+                    if (*p >= 0x80 && (n = sg_body_utf8_whole(p, end)) != 0) {
+                        p += n;
+                        continue;
+                    }
+
+                    break;
+                }
+
+                if (v->sink && p != q) {
+                    if (v->arena.size - v->arena.len < (size_t) (p - q)
+                        && sg_body_grow(&v->arena, p - q) != 0)
+                    {
+                        return sg_body_nomem(v);
+                    }
+
+                    memcpy(v->arena.data + v->arena.len, q, p - q);
+                    v->arena.len += p - q;
+                }
+
+                if (p == end) {
+                    return SG_BODY_OK;
+                }
+            }
+
+            c = *p++;
+
+            if (v->after_hi && c != '\\') {
+                /* a high surrogate not followed by \u */
+                v->after_hi = 0;
+                v->str_err = 1;
+                v->sink = 0;
+            }
+
+            if (c == '"') {
+                if (sg_body_string_end(v, sg_off(p)) != SG_BODY_OK) {
+                    return v->status;
+                }
+                continue;
+            }
+
+            if (c == '\\') {
+                v->state = sw_escape;
+                continue;
+            }
+
+            if (c < 0x20) {
+                /* jansson puts the control byte back */
+                return sg_body_fail(v, sg_off(p) - 1);
+            }
+
+            if (c >= 0x80) {
+                /* a character that goes on in the next buffer, or bad */
+                if (sg_body_utf8_start(v, c, sg_off(p) - 1) != 0) {
+                    return sg_body_fail(v, sg_off(p) - 1);
+                }
+
+                v->state = sw_string_utf8;
+            }
+
+            if (v->sink && sg_body_add(&v->arena, &c, 1) != 0) {
+                return sg_body_nomem(v);
+            }
+
+            continue;
+
+        case sw_string_utf8:
+            c = *p++;
+
+            if (c < v->u_lo || c > v->u_hi) {
+                return sg_body_fail(v, v->u_lead);
+            }
+
+            v->u_lo = 0x80;
+            v->u_hi = 0xbf;
+
+            if (--v->u_need == 0) {
+                v->state = sw_string;
+            }
+
+            if (v->sink && sg_body_add(&v->arena, &c, 1) != 0) {
+                return sg_body_nomem(v);
+            }
+
+            continue;
+
+        case sw_error_utf8:
+            c = *p++;
+
+            if (c < v->u_lo || c > v->u_hi) {
+                return sg_body_fail(v, v->u_lead);
+            }
+
+            v->u_lo = 0x80;
+            v->u_hi = 0xbf;
+
+            if (--v->u_need == 0) {
+                return sg_body_fail(v, v->err_pos);
+            }
+
+            continue;
+
+        case sw_escape:
+            c = *p++;
+
+            if (v->after_hi && c != 'u') {
+                v->after_hi = 0;
+                v->str_err = 1;
+                v->sink = 0;
+            }
+
+            switch (c) {
+            case '"':
+            case '\\':
+            case '/':
+                break;
+            case 'b':
+                c = '\b';
+                break;
+            case 'f':
+                c = '\f';
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case 't':
+                c = '\t';
+                break;
+
+            case 'u':
+                v->hex = 0;
+                v->hex_n = 0;
+                v->state = sw_hex;
+                continue;
+
+            default:
+                /* the error follows the byte jansson read */
+                if (sg_body_fail_utf8(v, c, sg_off(p) - 1, sg_off(p))
+                    != SG_BODY_OK)
+                {
+                    return v->status;
+                }
+                continue;
+            }
+
+            v->state = sw_string;
+
+            if (v->sink && sg_body_add(&v->arena, &c, 1) != 0) {
+                return sg_body_nomem(v);
+            }
+
+            continue;
+
+        case sw_hex:
+            c = *p++;
+
+            if (c >= '0' && c <= '9') {
+                d = c - '0';
+
+            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+                d = (c | 0x20) - 'a' + 10;
+
+            } else {
+                if (sg_body_fail_utf8(v, c, sg_off(p) - 1, sg_off(p))
+                    != SG_BODY_OK)
+                {
+                    return v->status;
+                }
+                continue;
+            }
+
+            v->hex = (v->hex << 4) | d;
+
+            if (++v->hex_n == 4) {
+                v->state = sw_string;
+
+                if (sg_body_code_point(v) != 0) {
+                    return sg_body_nomem(v);
+                }
+            }
+
+            continue;
+
+        case sw_minus:
+            c = *p;
+
+            if (c == '0') {
+                v->state = sw_zero;
+                p++;
+                continue;
+            }
+
+            if (c >= '1' && c <= '9') {
+                v->ival = c - '0';
+                v->int_digits = 1;
+                v->cmp = (int) c - sg_body_dbl_limit[0];
+                v->sig = 1;
+                v->state = sw_int;
+                p++;
+                continue;
+            }
+
+            return sg_body_fail(v, sg_off(p));
+
+        case sw_zero:
+            c = *p;
+
+            if (c >= '0' && c <= '9') {
+                return sg_body_fail(v, sg_off(p));
+            }
+
+            goto int_end;
+
+        case sw_int:
+            while ((c = *p) >= '0' && c <= '9') {
+                if (++v->int_digits <= 19) {
+                    v->ival = v->ival * 10 + (c - '0');
+                }
+
+                if (v->cmp == 0) {
+                    v->cmp = (v->sig < SG_BODY_DBL_DIGITS)
+                             ? (int) c - sg_body_dbl_limit[v->sig]
+                             : (c != '0');
+                }
+
+                v->sig++;
+
+                if (++p == end) {
+                    return SG_BODY_OK;
+                }
+            }
+
+        int_end:
+
+            if (c == '.') {
+                v->state = sw_dot;
+                p++;
+                continue;
+            }
+
+            if (c == 'e' || c == 'E') {
+                v->state = sw_exp;
+                p++;
+                continue;
+            }
+
+            goto scalar_end;
+
+        case sw_dot:
+            c = *p;
+
+            if (c < '0' || c > '9') {
+                return sg_body_fail(v, sg_off(p));
+            }
+
+            v->state = sw_frac;
+
+            /* fall through */
+
+        case sw_frac:
+            while ((c = *p) >= '0' && c <= '9') {
+                if (v->sig == 0 && c == '0') {
+                    v->zeros++;
+
+                } else {
+                    if (v->cmp == 0) {
+                        v->cmp = (v->sig < SG_BODY_DBL_DIGITS)
+                                 ? (int) c - sg_body_dbl_limit[v->sig]
+                                 : (c != '0');
+                    }
+
+                    v->sig++;
+                }
+
+                if (++p == end) {
+                    return SG_BODY_OK;
+                }
+            }
+
+            if (c == 'e' || c == 'E') {
+                v->state = sw_exp;
+                p++;
+                continue;
+            }
+
+            goto scalar_end;
+
+        case sw_exp:
+            c = *p;
+
+            if (c == '+' || c == '-') {
+                v->exp_neg = (c == '-');
+                v->state = sw_exp_sign;
+                p++;
+                continue;
+            }
+
+            /* fall through */
+
+        case sw_exp_sign:
+            c = *p;
+
+            if (c < '0' || c > '9') {
+                return sg_body_fail(v, sg_off(p));
+            }
+
+            v->state = sw_exp_digits;
+
+            /* fall through */
+
+        case sw_exp_digits:
+            while ((c = *p) >= '0' && c <= '9') {
+                if (v->exp < SG_BODY_EXP_MAX) {
+                    v->exp = v->exp * 10 + (c - '0');
+                }
+
+                if (++p == end) {
+                    return SG_BODY_OK;
+                }
+            }
+
+            goto scalar_end;
+
+        case sw_word:
+            while (sg_body_is_alpha(c = *p)) {
+                if (v->word && v->word[v->word_n] == (char) c) {
+                    v->word_n++;
+
+                } else {
+                    v->word = NULL;
+                }
+
+                if (++p == end) {
+                    return SG_BODY_OK;
+                }
+            }
+
+        scalar_end:
+
+            /* the token ends before p, the byte jansson puts back */
+            if (sg_body_scalar_end(v, sg_off(p)) != SG_BODY_OK) {
+                return v->status;
+            }
+
+            if (*p == '\0') {
+                v->drift++;
+                p++;
+            }
+
+            continue;
+
+        default: /* sw_done */
+            return v->status;
+        }
+    }
+
+    return SG_BODY_OK;
+
+#undef sg_off
+}
+
+
+/* '{' or '[' ends before pos */
+static int
+sg_body_open(sg_body_t *v, unsigned array, size_t pos)
+{
+    size_t            size;
+    unsigned          role, ctx;
+    sg_body_level_t  *lvl;
+
+    if (v->expect != ex_document && v->expect != ex_value
+        && v->expect != ex_first_item)
+    {
+        return sg_body_fail(v, pos);
+    }
+
+    if (v->depth == SG_BODY_MAX_DEPTH) {
+        return sg_body_fail(v, pos);
+    }
+
+    role = sg_body_role(v);
+    ctx = sg_role_other;
+
+    if (role == sg_role_top) {
+        ctx = array ? sg_role_other : sg_role_top;
+        v->top_array = array;
+
+    } else if ((role == sg_role_filters || role == sg_role_properties)
+               && !array)
+    {
+        ctx = role;
+
+    } else if (role == sg_role_email_events && array) {
+        ctx = role;
+    }
+
+    if (sg_body_fact(v, role, array ? sg_type_array : sg_type_object) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    if (v->depth == v->levels_size) {
+        size = v->levels_size * 2;
+
+        lvl = malloc(size * sizeof(sg_body_level_t));
+        if (lvl == NULL) {
+            return sg_body_nomem(v);
+        }
+
+        memcpy(lvl, v->levels, v->depth * sizeof(sg_body_level_t));
+
+        if (v->levels != v->levels_fixed) {
+            free(v->levels);
+        }
+
+        v->levels = lvl;
+        v->levels_size = size;
+    }
+
+    lvl = &v->levels[v->depth++];
+
+    lvl->arena = v->arena.len;
+    lvl->keys = v->nkeys;
+    lvl->array = array;
+    lvl->ctx = ctx;
+    lvl->hashed = 0;
+
+    v->expect = array ? ex_first_item : ex_first_key;
+
+    return SG_BODY_OK;
+}
+
+
+/* '}' or ']' ends before pos */
+static int
+sg_body_close(sg_body_t *v, unsigned array, size_t pos)
+{
+    size_t            i;
+    sg_body_level_t  *lvl;
+
+    if (v->expect != (array ? ex_first_item : ex_first_key)
+        && (v->expect != ex_next || v->levels[v->depth - 1].array != array))
+    {
+        return sg_body_fail(v, pos);
+    }
+
+    lvl = &v->levels[--v->depth];
+
+    if (lvl->hashed) {
+        /* last in, first out: clearing the slots undoes the insertions */
+        for (i = v->nkeys; i-- > lvl->keys; /* void */) {
+            v->table[v->keys[i].slot] = 0;
+            v->table_used--;
+        }
+    }
+
+    v->nkeys = lvl->keys;
+    v->arena.len = lvl->arena;
+
+    v->expect = v->depth ? ex_next : ex_end;
+
+    return SG_BODY_OK;
+}
+
+
+/* The role of the value that starts now. */
+static unsigned
+sg_body_role(sg_body_t *v)
+{
+    sg_body_level_t  *lvl;
+
+    if (v->depth == 0) {
+        return sg_role_top;
+    }
+
+    lvl = &v->levels[v->depth - 1];
+
+    if (!lvl->array) {
+        return v->member;
+    }
+
+    if (lvl->ctx == sg_role_email_events) {
+        v->event = v->events_n++;
+        return sg_role_event;
+    }
+
+    return sg_role_other;
+}
+
+
+static void
+sg_body_string_start(sg_body_t *v)
+{
+    v->bad = 0;
+    v->key = 0;
+    v->sink = 0;
+    v->str_err = 0;
+    v->after_hi = 0;
+
+    switch (v->expect) {
+
+    case ex_first_key:
+    case ex_key:
+        v->key = 1;
+        v->sink = 1;
+        v->str_start = v->arena.len;
+        return;
+
+    case ex_value:
+    case ex_first_item:
+        if (v->depth >= SG_BODY_MAX_DEPTH) {
+            v->bad = 1;
+            return;
+        }
+
+        v->role = sg_body_role(v);
+
+        switch (v->role) {
+        case sg_role_destination:
+        case sg_role_event:
+        case sg_role_write_key:
+        case sg_role_region:
+            v->sink = 1;
+            v->str_start = v->arena.len;
+            break;
+        }
+
+        return;
+
+    default:
+        v->bad = 1;
+    }
+}
+
+
+/* the closing quote ends before pos */
+static int
+sg_body_string_end(sg_body_t *v, size_t pos)
+{
+    v->state = sw_space;
+
+    if (v->bad || v->str_err) {
+        return sg_body_fail(v, pos);
+    }
+
+    if (v->key) {
+        return sg_body_name(v, pos);
+    }
+
+    if (sg_body_fact(v, v->role, sg_type_string) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    if (v->sink) {
+        v->arena.len = v->str_start;
+    }
+
+    v->expect = ex_next;
+
+    return SG_BODY_OK;
+}
+
+
+/*
+ * The four digits of a \u escape are in v->hex.  The rules are those of
+ * jansson's decoding: a high surrogate must be followed at once by a \u
+ * escape of a low one; a lone surrogate or \u0000 fails the string.
+ */
+static int
+sg_body_code_point(sg_body_t *v)
+{
+    size_t          n;
+    uint32_t        cp;
+    unsigned char   utf8[4];
+
+    cp = v->hex;
+
+    if (v->after_hi) {
+        v->after_hi = 0;
+
+        if (cp < 0xdc00 || cp > 0xdfff) {
+            v->str_err = 1;
+            v->sink = 0;
+            return 0;
+        }
+
+        cp = 0x10000 + ((v->hi - 0xd800) << 10) + (cp - 0xdc00);
+
+    } else if (cp >= 0xd800 && cp <= 0xdbff) {
+        v->hi = cp;
+        v->after_hi = 1;
+        return 0;
+
+    } else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0) {
+        v->str_err = 1;
+        v->sink = 0;
+        return 0;
+    }
+
+    if (!v->sink) {
+        return 0;
+    }
+
+    if (cp < 0x80) {
+        utf8[0] = (unsigned char) cp;
+        n = 1;
+
+    } else if (cp < 0x800) {
+        utf8[0] = 0xc0 | (cp >> 6);
+        utf8[1] = 0x80 | (cp & 0x3f);
+        n = 2;
+
+    } else if (cp < 0x10000) {
+        utf8[0] = 0xe0 | (cp >> 12);
+        utf8[1] = 0x80 | ((cp >> 6) & 0x3f);
+        utf8[2] = 0x80 | (cp & 0x3f);
+        n = 3;
+
+    } else {
+        utf8[0] = 0xf0 | (cp >> 18);
+        utf8[1] = 0x80 | ((cp >> 12) & 0x3f);
+        utf8[2] = 0x80 | ((cp >> 6) & 0x3f);
+        utf8[3] = 0x80 | (cp & 0x3f);
+        n = 4;
+    }
+
+    return sg_body_add(&v->arena, utf8, n);
+}
+
+
+/* a number or a bare word starts */
+static void
+sg_body_scalar_start(sg_body_t *v)
+{
+    v->bad = 0;
+
+    if ((v->expect != ex_value && v->expect != ex_first_item)
+        || v->depth >= SG_BODY_MAX_DEPTH)
+    {
+        v->bad = 1;
+
+    } else {
+        v->role = sg_body_role(v);
+    }
+
+    v->neg = 0;
+    v->exp_neg = 0;
+    v->ival = 0;
+    v->int_digits = 0;
+    v->zeros = 0;
+    v->sig = 0;
+    v->cmp = 0;
+    v->exp = 0;
+}
+
+
+/* a number or a bare word ends before pos */
+static int
+sg_body_scalar_end(sg_body_t *v, size_t pos)
+{
+    unsigned  state;
+
+    state = v->state;
+    v->state = sw_space;
+
+    if (v->bad) {
+        return sg_body_fail(v, pos);
+    }
+
+    switch (state) {
+
+    case sw_word:
+        if (v->word == NULL || v->word[v->word_n] != '\0') {
+            return sg_body_fail(v, pos);
+        }
+        break;
+
+    case sw_zero:
+    case sw_int:
+        /* strtoll() range, as json_int_t is long long */
+        if (v->int_digits > 19
+            || v->ival > (v->neg ? (uint64_t) INT64_MAX + 1 : INT64_MAX))
+        {
+            return sg_body_fail(v, pos);
+        }
+        break;
+
+    default: /* sw_frac, sw_exp_digits */
+        if (sg_body_real_overflows(v)) {
+            return sg_body_fail(v, pos);
+        }
+    }
+
+    if (sg_body_fact(v, v->role, sg_type_scalar) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    v->expect = ex_next;
+
+    return SG_BODY_OK;
+}
+
+
+/*
+ * Whether strtod() overflows on the number read: its value, d.ddd * 10^k
+ * with d the first significant digit, reaches sg_body_dbl_limit.
+ */
+static int
+sg_body_real_overflows(sg_body_t *v)
+{
+    int64_t  k, exp;
+
+    if (v->sig == 0) {
+        return 0;
+    }
+
+    exp = v->exp_neg ? -v->exp : v->exp;
+
+    if (v->int_digits) {
+        k = exp + (int64_t) v->int_digits - 1;
+
+    } else {
+        k = exp - (int64_t) v->zeros - 1;
+    }
+
+    if (k != SG_BODY_DBL_EXP) {
+        return k > SG_BODY_DBL_EXP;
+    }
+
+    return v->cmp > 0 || (v->cmp == 0 && v->sig >= SG_BODY_DBL_DIGITS);
+}
+
+
+/*
+ * A member name, decoded at the top of the arena, ends before pos: it
+ * must differ from the other names of its object, compared in turn while
+ * the object has few, through the hash table beyond.
+ */
+static int
+sg_body_name(sg_body_t *v, size_t pos)
+{
+    char                  text[sizeof("request body has duplicate member \"\"")
+                               + SG_BODY_NAME_MAX + sizeof("...")
+                               + sizeof(" at byte ") + 20];
+    size_t                i, e, len, slot, mask;
+    uint32_t              hash;
+    sg_body_key_t        *k;
+    sg_body_level_t      *lvl;
+    const unsigned char  *name;
+
+    lvl = &v->levels[v->depth - 1];
+    name = sg_body_text(v);
+    len = sg_body_text_len(v);
+    hash = 0;
+
+    if (!lvl->hashed && v->nkeys - lvl->keys < SG_BODY_LINEAR) {
+        for (i = lvl->keys; i < v->nkeys; i++) {
+            if (v->keys[i].len == len
+                && memcmp(v->arena.data + v->keys[i].off, name, len) == 0)
+            {
+                goto duplicate;
+            }
+        }
+
+    } else {
+        if (!lvl->hashed && sg_body_hash_names(v, lvl) != 0) {
+            return sg_body_nomem(v);
+        }
+
+        hash = sg_body_hash(name, len);
+        mask = v->table_size - 1;
+
+        for (slot = hash & mask; (e = v->table[slot]) != 0;
+             slot = (slot + 1) & mask)
+        {
+            k = &v->keys[e - 1];
+
+            if (e - 1 >= lvl->keys && k->hash == hash && k->len == len
+                && memcmp(v->arena.data + k->off, name, len) == 0)
+            {
+                goto duplicate;
+            }
+        }
+    }
+
+    if (v->nkeys == v->keys_size) {
+        k = malloc(v->keys_size * 2 * sizeof(sg_body_key_t));
+        if (k == NULL) {
+            return sg_body_nomem(v);
+        }
+
+        memcpy(k, v->keys, v->nkeys * sizeof(sg_body_key_t));
+
+        if (v->keys != v->keys_fixed) {
+            free(v->keys);
+        }
+
+        v->keys = k;
+        v->keys_size *= 2;
+    }
+
+    k = &v->keys[v->nkeys++];
+
+    k->off = v->str_start;
+    k->len = len;
+    k->hash = hash;
+    k->slot = SG_BODY_NO_SLOT;
+
+    if (lvl->hashed && sg_body_table_add(v, v->nkeys - 1) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    v->member = sg_body_member_role(lvl->ctx, name, len);
+    v->expect = ex_colon;
+
+    if (v->member != sg_role_unknown) {
+        return SG_BODY_OK;
+    }
+
+    v->member = sg_role_other;
+
+    if (!v->strict) {
+        return SG_BODY_OK;
+    }
+
+    i = 0;
+
+    if (lvl->ctx == sg_role_filters) {
+        memcpy(text, "filters.", sizeof("filters.") - 1);
+        i = sizeof("filters.") - 1;
+
+    } else if (lvl->ctx == sg_role_properties) {
+        memcpy(text, "properties.", sizeof("properties.") - 1);
+        i = sizeof("properties.") - 1;
+    }
+
+    e = sg_body_cut(name, len);
+    memcpy(text + i, name, e);
+    i += e;
+
+    if (e < len) {
+        memcpy(text + i, "...", 3);
+        i += 3;
+    }
+
+    memcpy(text + i, " is not allowed", sizeof(" is not allowed") - 1);
+    i += sizeof(" is not allowed") - 1;
+
+    if (sg_body_say(&v->unknown, text, i) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    return SG_BODY_OK;
+
+duplicate:
+
+    e = sg_body_cut(name, len);
+
+    i = sizeof("request body has duplicate member \"") - 1;
+    memcpy(text, "request body has duplicate member \"", i);
+    memcpy(text + i, name, e);
+    i += e;
+
+    if (e < len) {
+        memcpy(text + i, "...", 3);
+        i += 3;
+    }
+
+    i += snprintf(text + i, sizeof(text) - i, "\" at byte %zu",
+                  pos - v->drift);
+
+    return sg_body_fail_text(v, text, i);
+}
+
+
+/* The object at lvl has too many names to compare in turn: hash them. */
+static int
+sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl)
+{
+    size_t          i;
+    sg_body_key_t  *k;
+
+    lvl->hashed = 1;
+
+    for (i = lvl->keys; i < v->nkeys; i++) {
+        k = &v->keys[i];
+        k->hash = sg_body_hash(v->arena.data + k->off, k->len);
+
+        if (sg_body_table_add(v, i) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Open addressing with linear probing.  Names leave the table in the
+ * reverse order of their arrival (their object closes), which restores
+ * every probe sequence exactly, so no tombstones are needed; growing
+ * re-inserts in the order of arrival to keep that true.
+ */
+static int
+sg_body_table_add(sg_body_t *v, size_t i)
+{
+    size_t   j, size, *table;
+
+    if ((v->table_used + 1) * 2 > v->table_size) {
+        size = v->table_size ? v->table_size * 2 : 64;
+
+        table = calloc(size, sizeof(size_t));
+        if (table == NULL) {
+            return -1;
+        }
+
+        free(v->table);
+
+        v->table = table;
+        v->table_size = size;
+        v->table_used = 0;
+
+        for (j = 0; j < i; j++) {
+            if (v->keys[j].slot != SG_BODY_NO_SLOT) {
+                sg_body_table_put(v, j);
+            }
+        }
+    }
+
+    sg_body_table_put(v, i);
+
+    return 0;
+}
+
+
+static void
+sg_body_table_put(sg_body_t *v, size_t i)
+{
+    size_t  slot, mask;
+
+    mask = v->table_size - 1;
+
+    for (slot = v->keys[i].hash & mask; v->table[slot];
+         slot = (slot + 1) & mask)
+    {
+        /* void */
+    }
+
+    v->table[slot] = i + 1;
+    v->keys[i].slot = slot;
+    v->table_used++;
+}
+
+
+static unsigned
+sg_body_member_role(unsigned ctx, const unsigned char *name, size_t len)
+{
+    switch (ctx) {
+
+    case sg_role_top:
+        if (sg_body_is(name, len, "destination")) {
+            return sg_role_destination;
+        }
+
+        if (sg_body_is(name, len, "filters")) {
+            return sg_role_filters;
+        }
+
+        if (sg_body_is(name, len, "properties")) {
+            return sg_role_properties;
+        }
+
+        if (sg_body_is(name, len, "label")) {
+            return sg_role_label;
+        }
+
+        return sg_role_unknown;
+
+    case sg_role_filters:
+        if (sg_body_is(name, len, "email_events")) {
+            return sg_role_email_events;
+        }
+
+        return sg_role_unknown;
+
+    case sg_role_properties:
+        if (sg_body_is(name, len, "write_key")) {
+            return sg_role_write_key;
+        }
+
+        if (sg_body_is(name, len, "destination_region")) {
+            return sg_role_region;
+        }
+
+        return sg_role_unknown;
+
+    default:
+        return sg_role_other;
+    }
+}
+
+
+/*
+ * Notes what a value of a member the schema names is; a string's decoded
+ * text is at the top of the arena.
+ */
+static int
+sg_body_fact(sg_body_t *v, unsigned role, unsigned type)
+{
+    char                  text[sizeof("filters.email_events[] is not a valid "
+                                      "email event") + 20];
+    size_t                i, n, len;
+    const unsigned char  *s;
+
+    s = sg_body_text(v);
+    len = (type == sg_type_string) ? sg_body_text_len(v) : 0;
+
+    switch (role) {
+
+    case sg_role_destination:
+        v->destination = (type == sg_type_string
+                          && sg_body_is(s, len, "Segment"))
+                         ? sg_good : sg_wrong;
+        break;
+
+    case sg_role_filters:
+        v->filters = (type == sg_type_object) ? sg_good : sg_wrong;
+        break;
+
+    case sg_role_email_events:
+        v->email_events = (type == sg_type_array) ? sg_good : sg_wrong;
+        break;
+
+    case sg_role_event:
+        if (type == sg_type_string) {
+            for (i = 0; i < sizeof(sg_body_events) / sizeof(sg_body_events[0]);
+                 i++)
+            {
+                if (len == sg_body_events[i].len
+                    && memcmp(s, sg_body_events[i].name, len) == 0)
+                {
+                    return 0;
+                }
+            }
+        }
+
+        n = snprintf(text, sizeof(text), "filters.email_events[%zu] is not "
+                     "a valid email event", v->event);
+
+        return sg_body_say(&v->bad_events, text, n);
+
+    case sg_role_properties:
+        v->properties = (type == sg_type_object) ? sg_good : sg_wrong;
+        break;
+
+    case sg_role_write_key:
+        if (type != sg_type_string) {
+            v->write_key = sg_wrong;
+            break;
+        }
+
+        /* code points: the bytes that start one */
+        n = 0;
+
+        for (i = 0; i < len; i++) {
+            n += ((s[i] & 0xc0) != 0x80);
+        }
+
+        v->write_key = (n >= SG_BODY_WRITE_KEY_MIN
+                        && n <= SG_BODY_WRITE_KEY_MAX)
+                       ? sg_good : sg_wrong_length;
+
+        v->wkey.len = 0;
+
+        return sg_body_add(&v->wkey, s, len);
+
+    case sg_role_region:
+        v->region = (type == sg_type_string
+                     && (sg_body_is(s, len, "EU") || sg_body_is(s, len, "US")))
+                    ? sg_good : sg_wrong;
+        break;
+
+    case sg_role_label:
+        v->label = (type == sg_type_string) ? sg_good : sg_wrong;
+        break;
+    }
+
+    return 0;
+}
+
+
+/* The body is valid JSON: the schema failures, in order. */
+static int
+sg_body_verdict(sg_body_t *v)
+{
+    sg_body_buf_t  *m;
+
+#define sg_body_tell(text)                                                    \
+    if (sg_body_say(m, text, sizeof(text) - 1) != 0) {                        \
+        return sg_body_nomem(v);                                              \
+    }
+
+    m = &v->msg;
+    m->len = 0;
+
+    if (v->top_array) {
+        sg_body_tell("request body must be a JSON object");
+        goto done;
+    }
+
+    if (v->destination == sg_missing) {
+        if (v->create) {
+            sg_body_tell("destination is required");
+        }
+
+    } else if (v->destination == sg_wrong) {
+        sg_body_tell("destination must be Segment");
+    }
+
+    if (v->filters == sg_missing) {
+        if (v->create) {
+            sg_body_tell("filters is required");
+        }
+
+    } else if (v->filters == sg_wrong) {
+        sg_body_tell("filters must be an object");
+
+    } else if (v->email_events == sg_missing) {
+        if (v->create) {
+            sg_body_tell("filters.email_events is required");
+        }
+
+    } else if (v->email_events == sg_wrong) {
+        sg_body_tell("filters.email_events must be an array");
+
+    } else if (v->bad_events.len
+               && sg_body_say(m, (char *) v->bad_events.data,
+                              v->bad_events.len) != 0)
+    {
+        return sg_body_nomem(v);
+    }
+
+    if (v->properties == sg_missing) {
+        if (v->create) {
+            sg_body_tell("properties is required");
+        }
+
+    } else if (v->properties == sg_wrong) {
+        sg_body_tell("properties must be an object");
+
+    } else {
+        if (v->write_key == sg_missing) {
+            if (v->create) {
+                sg_body_tell("properties.write_key is required");
+            }
+
+        } else if (v->write_key == sg_wrong) {
+            sg_body_tell("properties.write_key must be a string");
+
+        } else if (v->write_key == sg_wrong_length) {
+            sg_body_tell("properties.write_key must be between 6 and 51 "
+                         "characters");
+        }
+
+        if (v->region == sg_missing) {
+            if (v->create) {
+                sg_body_tell("properties.destination_region is required");
+            }
+
+        } else if (v->region == sg_wrong) {
+            sg_body_tell("properties.destination_region must be EU or US");
+        }
+    }
+
+    if (v->label == sg_wrong) {
+        sg_body_tell("label must be a string");
+    }
+
+    if (v->unknown.len
+        && sg_body_say(m, (char *) v->unknown.data, v->unknown.len) != 0)
+    {
+        return sg_body_nomem(v);
+    }
+
+done:
+
+    if (m->len == 0) {
+        v->state = sw_done;
+        return SG_BODY_OK;
+    }
+
+    if (sg_body_grow(m, 1) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    m->data[m->len] = '\0';
+
+    v->state = sw_done;
+    v->status = SG_BODY_INVALID;
+
+    return SG_BODY_INVALID;
+
+#undef sg_body_tell
+}
+
+
+/*
+ * The first byte c, at offset lead, of a multi-byte character: sets up
+ * the checks of the bytes that follow, or returns -1 when no well-formed
+ * character starts with c (the rules of RFC 3629, as jansson's utf.c).
+ */
+static int
+sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead)
+{
+    v->u_lead = lead;
+    v->u_lo = 0x80;
+    v->u_hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        v->u_need = 1;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        v->u_need = 2;
+
+        if (c == 0xe0) {
+            v->u_lo = 0xa0;         /* overlong */
+
+        } else if (c == 0xed) {
+            v->u_hi = 0x9f;         /* surrogates */
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        v->u_need = 3;
+
+        if (c == 0xf0) {
+            v->u_lo = 0x90;         /* overlong */
+
+        } else if (c == 0xf4) {
+            v->u_hi = 0x8f;         /* above U+10FFFF */
+        }
+
+    } else {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* The length of the well-formed character wholly at p, else 0. */
+static size_t
+sg_body_utf8_whole(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char  c, lo, hi;
+
+    c = p[0];
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        return (end - p >= 2 && (p[1] & 0xc0) == 0x80) ? 2 : 0;
+    }
+
+    if (c >= 0xe0 && c <= 0xef) {
+        if (c == 0xe0) {
+            lo = 0xa0;
+
+        } else if (c == 0xed) {
+            hi = 0x9f;
+        }
+
+        return (end - p >= 3 && p[1] >= lo && p[1] <= hi
+                && (p[2] & 0xc0) == 0x80)
+               ? 3 : 0;
+    }
+
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (c == 0xf0) {
+            lo = 0x90;
+
+        } else if (c == 0xf4) {
+            hi = 0x8f;
+        }
+
+        return (end - p >= 4 && p[1] >= lo && p[1] <= hi
+                && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80)
+               ? 4 : 0;
+    }
+
+    return 0;
+}
+
+
+/* The body is not valid JSON; jansson would say so at pos. */
+static int
+sg_body_fail(sg_body_t *v, size_t pos)
+{
+    char  text[sizeof("request body is not valid JSON at byte ") + 20];
+    int   n;
+
+    n = snprintf(text, sizeof(text),
+                 "request body is not valid JSON at byte %zu",
+                 pos - v->drift);
+
+    return sg_body_fail_text(v, text, n);
+}
+
+
+/*
+ * The byte c at offset lead is not allowed where it is; when it starts a
+ * multi-byte character, jansson fails at pos if the character is well
+ * formed, at lead if not.
+ */
+static int
+sg_body_fail_utf8(sg_body_t *v, unsigned char c, size_t lead, size_t pos)
+{
+    if (c < 0x80) {
+        return sg_body_fail(v, pos);
+    }
+
+    if (sg_body_utf8_start(v, c, lead) != 0) {
+        return sg_body_fail(v, lead);
+    }
+
+    v->err_pos = pos;
+    v->state = sw_error_utf8;
+
+    return SG_BODY_OK;
+}
+
+
+static int
+sg_body_fail_text(sg_body_t *v, const char *text, size_t len)
+{
+    v->msg.len = 0;
+
+    if (sg_body_grow(&v->msg, len + 1) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    memcpy(v->msg.data, text, len);
+    v->msg.data[len] = '\0';
+    v->msg.len = len;
+
+    v->state = sw_done;
+    v->status = SG_BODY_INVALID;
+
+    return SG_BODY_INVALID;
+}
+
+
+static int
+sg_body_nomem(sg_body_t *v)
+{
+    v->state = sw_done;
+    v->status = SG_BODY_NOMEM;
+
+    return SG_BODY_NOMEM;
+}
+
+
+static int
+sg_body_add(sg_body_buf_t *b, const void *data, size_t len)
+{
+    if (b->size - b->len < len && sg_body_grow(b, len) != 0) {
+        return -1;
+    }
+
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+
+    return 0;
+}
+
+
+/* Appends one failure to a list of them, after ", " unless it is first. */
+static int
+sg_body_say(sg_body_buf_t *b, const char *text, size_t len)
+{
+    if (b->len && sg_body_add(b, ", ", 2) != 0) {
+        return -1;
+    }
+
+    return sg_body_add(b, text, len);
+}
+
+
+/*
+ * How much of a member name goes into a message: at most
+ * SG_BODY_NAME_MAX bytes, not splitting a character.
+ */
+static size_t
+sg_body_cut(const unsigned char *name, size_t len)
+{
+    size_t  n;
+
+    if (len <= SG_BODY_NAME_MAX) {
+        return len;
+    }
+
+    for (n = SG_BODY_NAME_MAX; (name[n] & 0xc0) == 0x80; n--) {
+        /* void */
+    }
+
+    return n;
+}
+
+
+/* Makes room for need more bytes in b. */
+static int
+sg_body_grow(sg_body_buf_t *b, size_t need)
+{
+    size_t          size;
+    unsigned char  *p;
+
+    if (b->size - b->len >= need) {
+        return 0;
+    }
+
+    size = b->size ? b->size : 64;
+
+    while (size - b->len < need) {
+        if (size > ((size_t) -1) / 2) {
+            return -1;
+        }
+
+        size *= 2;
+    }
+
+    if (b->data == b->fixed) {
+        p = malloc(size);
+        if (p == NULL) {
+            return -1;
+        }
+
+        if (b->len) {
+            memcpy(p, b->data, b->len);
+        }
+
+    } else {
+        p = realloc(b->data, size);
+        if (p == NULL) {
+            return -1;
+        }
+    }
+
+    b->data = p;
+    b->size = size;
+
+    return 0;
+}
+
+
+static void
+sg_body_buf_free(sg_body_buf_t *b)
+{
+    if (b->data != b->fixed) {
+        free(b->data);
+    }
+}
+
+
+/*
+ * SipHash-1-3 of the name, keyed per process: names come from the client,
+ * and a keyed hash keeps them from being chosen to collide.
+ */
+#define sg_rotl(x, b)  (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define sg_sipround                                                           \
+    do {                                                                      \
+        v0 += v1; v1 = sg_rotl(v1, 13); v1 ^= v0; v0 = sg_rotl(v0, 32);       \
+        v2 += v3; v3 = sg_rotl(v3, 16); v3 ^= v2;                             \
+        v0 += v3; v3 = sg_rotl(v3, 21); v3 ^= v0;                             \
+        v2 += v1; v1 = sg_rotl(v1, 17); v1 ^= v2; v2 = sg_rotl(v2, 32);       \
+    } while (0)
+
+static uint32_t
+sg_body_hash(const unsigned char *p, size_t len)
+{
+    size_t    i;
+    uint64_t  v0, v1, v2, v3, m, b;
+
+    v0 = sg_body_k0 ^ 0x736f6d6570736575ULL;
+    v1 = sg_body_k1 ^ 0x646f72616e646f6dULL;
+    v2 = sg_body_k0 ^ 0x6c7967656e657261ULL;
+    v3 = sg_body_k1 ^ 0x7465646279746573ULL;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&m, p + i, 8);
+        v3 ^= m;
+        sg_sipround;
+        v0 ^= m;
+    }
+
+    b = (uint64_t) len << 56;
+
+    switch (len & 7) {
+    case 7: b |= (uint64_t) p[i + 6] << 48; /* fall through */
+    case 6: b |= (uint64_t) p[i + 5] << 40; /* fall through */
+    case 5: b |= (uint64_t) p[i + 4] << 32; /* fall through */
+    case 4: b |= (uint64_t) p[i + 3] << 24; /* fall through */
+    case 3: b |= (uint64_t) p[i + 2] << 16; /* fall through */
+    case 2: b |= (uint64_t) p[i + 1] << 8;  /* fall through */
+    case 1: b |= (uint64_t) p[i];
+    }
+
+    v3 ^= b;
+    sg_sipround;
+    v0 ^= b;
+    v2 ^= 0xff;
+    sg_sipround;
+    sg_sipround;
+    sg_sipround;
+
+    return (uint32_t) (v0 ^ v1 ^ v2 ^ v3);
+}
+
+
+static void
+sg_body_seed(void)
+{
+    uint64_t  k[2];
+
+    if (getrandom(k, sizeof(k), GRND_NONBLOCK) != (ssize_t) sizeof(k)) {
+        k[0] = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32);
+        k[1] = (uint64_t) (uintptr_t) &k ^ (uint64_t) clock();
+    }
+
+    sg_body_k0 = k[0];
+    sg_body_k1 = k[1];
+    sg_body_seeded = 1;
+}

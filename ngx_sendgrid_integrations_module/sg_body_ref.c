@@ -1,0 +1,466 @@
+/*
+ * The reference body validator: the rules of sg_body.h in the plainest
+ * way, on the tree that jansson builds.  The tests and the fuzz target
+ * hold the single-pass validator of sg_body.c to its verdicts and
+ * messages.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "sg_body.h"
+
+
+typedef struct {
+    char    *data;
+    size_t   len;
+    size_t   size;
+    int      nomem;
+} sg_ref_text_t;
+
+
+static void sg_ref_say(sg_ref_text_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static size_t sg_ref_cut(const char *name, size_t len, char *cut);
+static int sg_ref_is(json_t *value, const char *text);
+static size_t sg_ref_chars(const char *s, size_t len);
+static json_t *sg_ref_duplicate(const unsigned char *data, size_t len,
+    size_t position);
+static void sg_ref_schema(sg_ref_text_t *t, json_t *root, int create);
+static void sg_ref_unknown(sg_ref_text_t *t, json_t *object,
+    const char *prefix, const char *const *known);
+
+
+static const char *const  sg_ref_events[] = {
+    "drop", "processed", "deferred", "group_unsubscribe", "bounce",
+    "delivered", "click", "unsubscribe", "open", "group_resubscribe",
+    "spamreport", "machine_opened", NULL
+};
+
+static const char *const  sg_ref_top_members[] = {
+    "destination", "filters", "properties", "label", NULL
+};
+
+static const char *const  sg_ref_filters_members[] = {
+    "email_events", NULL
+};
+
+static const char *const  sg_ref_properties_members[] = {
+    "write_key", "destination_region", NULL
+};
+
+
+int
+sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
+    const unsigned char *data, size_t len, char **message)
+{
+    char            cut[SG_BODY_NAME_MAX + sizeof("...")];
+    size_t          n;
+    json_t         *root, *name;
+    json_error_t    error;
+    sg_ref_text_t   t;
+
+    memset(&t, 0, sizeof(t));
+    *message = NULL;
+
+    if (len == 0) {
+        sg_ref_say(&t, "request body is empty");
+        goto invalid;
+    }
+
+    root = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES,
+                      &error);
+
+    if (root == NULL) {
+        if (error.text[0] == '\0'
+            || json_error_code(&error) == json_error_out_of_memory)
+        {
+            return SG_BODY_NOMEM;
+        }
+
+        if (json_error_code(&error) != json_error_duplicate_key) {
+            sg_ref_say(&t, "request body is not valid JSON at byte %d",
+                       error.position);
+            goto invalid;
+        }
+
+        name = sg_ref_duplicate(data, len, error.position);
+        if (name == NULL) {
+            return SG_BODY_NOMEM;
+        }
+
+        n = sg_ref_cut(json_string_value(name), json_string_length(name),
+                       cut);
+        json_decref(name);
+
+        sg_ref_say(&t, "request body has duplicate member \"%.*s\" "
+                   "at byte %d", (int) n, cut, error.position);
+        goto invalid;
+    }
+
+    if (!json_is_object(root)) {
+        sg_ref_say(&t, "request body must be a JSON object");
+        json_decref(root);
+        goto invalid;
+    }
+
+    sg_ref_schema(&t, root, schema == SG_BODY_CREATE);
+
+    if (flags & SG_BODY_STRICT) {
+        sg_ref_unknown(&t, root, "", sg_ref_top_members);
+    }
+
+    json_decref(root);
+
+    if (t.nomem) {
+        free(t.data);
+        return SG_BODY_NOMEM;
+    }
+
+    if (t.len == 0) {
+        return SG_BODY_OK;
+    }
+
+invalid:
+
+    if (t.nomem) {
+        free(t.data);
+        return SG_BODY_NOMEM;
+    }
+
+    *message = t.data;
+
+    return SG_BODY_INVALID;
+}
+
+
+/* Every rule of SPEC section 5 but the unknown members, in order. */
+static void
+sg_ref_schema(sg_ref_text_t *t, json_t *root, int create)
+{
+    size_t       i, n;
+    json_t      *value, *events, *item;
+    const char  *const  *e;
+
+    value = json_object_get(root, "destination");
+
+    if (value == NULL) {
+        if (create) {
+            sg_ref_say(t, "destination is required");
+        }
+
+    } else if (!sg_ref_is(value, "Segment")) {
+        sg_ref_say(t, "destination must be Segment");
+    }
+
+    value = json_object_get(root, "filters");
+
+    if (value == NULL) {
+        if (create) {
+            sg_ref_say(t, "filters is required");
+        }
+
+    } else if (!json_is_object(value)) {
+        sg_ref_say(t, "filters must be an object");
+
+    } else {
+        events = json_object_get(value, "email_events");
+
+        if (events == NULL) {
+            if (create) {
+                sg_ref_say(t, "filters.email_events is required");
+            }
+
+        } else if (!json_is_array(events)) {
+            sg_ref_say(t, "filters.email_events must be an array");
+
+        } else {
+            json_array_foreach(events, i, item) {
+                for (e = sg_ref_events; *e; e++) {
+                    if (sg_ref_is(item, *e)) {
+                        break;
+                    }
+                }
+
+                if (*e == NULL) {
+                    sg_ref_say(t, "filters.email_events[%zu] is not a valid "
+                               "email event", i);
+                }
+            }
+        }
+    }
+
+    value = json_object_get(root, "properties");
+
+    if (value == NULL) {
+        if (create) {
+            sg_ref_say(t, "properties is required");
+        }
+
+    } else if (!json_is_object(value)) {
+        sg_ref_say(t, "properties must be an object");
+
+    } else {
+        item = json_object_get(value, "write_key");
+
+        if (item == NULL) {
+            if (create) {
+                sg_ref_say(t, "properties.write_key is required");
+            }
+
+        } else if (!json_is_string(item)) {
+            sg_ref_say(t, "properties.write_key must be a string");
+
+        } else {
+            n = sg_ref_chars(json_string_value(item),
+                             json_string_length(item));
+
+            if (n < SG_BODY_WRITE_KEY_MIN || n > SG_BODY_WRITE_KEY_MAX) {
+                sg_ref_say(t, "properties.write_key must be between %d and "
+                           "%d characters", SG_BODY_WRITE_KEY_MIN,
+                           SG_BODY_WRITE_KEY_MAX);
+            }
+        }
+
+        item = json_object_get(value, "destination_region");
+
+        if (item == NULL) {
+            if (create) {
+                sg_ref_say(t, "properties.destination_region is required");
+            }
+
+        } else if (!sg_ref_is(item, "EU") && !sg_ref_is(item, "US")) {
+            sg_ref_say(t, "properties.destination_region must be EU or US");
+        }
+    }
+
+    value = json_object_get(root, "label");
+
+    if (value != NULL && !json_is_string(value)) {
+        sg_ref_say(t, "label must be a string");
+    }
+}
+
+
+/*
+ * The members of object that are not in known, in document order (jansson
+ * keeps insertion order), descending into filters and properties of the
+ * top level where they are objects.
+ */
+static void
+sg_ref_unknown(sg_ref_text_t *t, json_t *object, const char *prefix,
+    const char *const *known)
+{
+    char                cut[SG_BODY_NAME_MAX + sizeof("...")];
+    void               *iter;
+    size_t              len, n;
+    json_t             *value;
+    const char         *key;
+    const char *const  *k;
+
+    for (iter = json_object_iter(object);
+         iter;
+         iter = json_object_iter_next(object, iter))
+    {
+        key = json_object_iter_key(iter);
+        len = json_object_iter_key_len(iter);
+        value = json_object_iter_value(iter);
+
+        for (k = known; *k; k++) {
+            if (strlen(*k) == len && memcmp(*k, key, len) == 0) {
+                break;
+            }
+        }
+
+        if (*k == NULL) {
+            n = sg_ref_cut(key, len, cut);
+            sg_ref_say(t, "%s%.*s is not allowed", prefix, (int) n, cut);
+            continue;
+        }
+
+        if (prefix[0] != '\0' || !json_is_object(value)) {
+            continue;
+        }
+
+        if (strcmp(key, "filters") == 0) {
+            sg_ref_unknown(t, value, "filters.", sg_ref_filters_members);
+
+        } else if (strcmp(key, "properties") == 0) {
+            sg_ref_unknown(t, value, "properties.",
+                           sg_ref_properties_members);
+        }
+    }
+}
+
+
+/* Whether value is the string text, compared after decoding. */
+static int
+sg_ref_is(json_t *value, const char *text)
+{
+    return json_is_string(value)
+           && json_string_length(value) == strlen(text)
+           && memcmp(json_string_value(value), text, strlen(text)) == 0;
+}
+
+
+/* Unicode code points in the UTF-8 text s: the bytes that start one. */
+static size_t
+sg_ref_chars(const char *s, size_t len)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (((unsigned char) s[i] & 0xc0) != 0x80) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * The decoded name of the duplicate member jansson stopped at, as a JSON
+ * string.  jansson's position counts the bytes it read up to the closing
+ * quote of that name, except NUL bytes that directly follow a number or a
+ * literal (its lexer puts them back and then loses them; it accepts
+ * "[1\0]").  Every NUL before a duplicate is one of those, since any other
+ * is an error, so the closing quote is the position-th byte that is not
+ * NUL.  The opening quote is the nearest quote before it that is not
+ * escaped, i.e. not preceded by an odd run of backslashes.
+ */
+static json_t *
+sg_ref_duplicate(const unsigned char *data, size_t len, size_t position)
+{
+    size_t   end, start, seen, run;
+    json_t  *name;
+
+    seen = 0;
+
+    for (end = 0; end < len; end++) {
+        if (data[end] != '\0' && ++seen == position) {
+            break;
+        }
+    }
+
+    if (end == len) {
+        return NULL;
+    }
+
+    start = end;
+
+    for ( ;; ) {
+        if (start == 0) {
+            return NULL;
+        }
+
+        start--;
+
+        if (data[start] != '"') {
+            continue;
+        }
+
+        for (run = 0; run < start && data[start - 1 - run] == '\\'; run++) {
+            /* void */
+        }
+
+        if (run % 2 == 0) {
+            break;
+        }
+    }
+
+    name = json_loadb((const char *) data + start, end - start + 1,
+                      JSON_DECODE_ANY, NULL);
+
+    if (name != NULL && !json_is_string(name)) {
+        json_decref(name);
+        return NULL;
+    }
+
+    return name;
+}
+
+
+/* Appends one failure, ", "-separated from the ones before it. */
+static void
+sg_ref_say(sg_ref_text_t *t, const char *fmt, ...)
+{
+    int       n;
+    char     *p;
+    size_t    size;
+    va_list   ap;
+
+    if (t->nomem) {
+        return;
+    }
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+
+    if (n < 0) {
+        t->nomem = 1;
+        return;
+    }
+
+    size = t->len + 2 + n + 1;
+
+    if (size > t->size) {
+        p = realloc(t->data, size * 2);
+        if (p == NULL) {
+            t->nomem = 1;
+            return;
+        }
+
+        t->data = p;
+        t->size = size * 2;
+    }
+
+    if (t->len) {
+        memcpy(t->data + t->len, ", ", 2);
+        t->len += 2;
+    }
+
+    va_start(ap, fmt);
+    vsnprintf(t->data + t->len, n + 1, fmt, ap);
+    va_end(ap);
+
+    t->len += n;
+}
+
+
+/*
+ * A member name chosen by the client, for a message: at most
+ * SG_BODY_NAME_MAX bytes of it, cut at a character boundary, then "..."
+ * when something was cut.  Returns the length written to cut.
+ */
+static size_t
+sg_ref_cut(const char *name, size_t len, char *cut)
+{
+    size_t  n;
+
+    n = len;
+
+    if (n > SG_BODY_NAME_MAX) {
+        n = SG_BODY_NAME_MAX;
+
+        while (((unsigned char) name[n] & 0xc0) == 0x80) {
+            n--;
+        }
+    }
+
+    memcpy(cut, name, n);
+
+    if (n < len) {
+        memcpy(cut + n, "...", 3);
+        n += 3;
+    }
+
+    return n;
+}
