@@ -1,0 +1,398 @@
+# Upstream error bodies on the module's routes.  Whatever shape, encoding
+# and framing the upstream answers with, the client gets the answer
+# untouched, and one normalized line is logged: the same JSON as
+# $sendgrid_error.
+
+use strict;
+use warnings;
+
+use Test::More;
+use Compress::Raw::Zlib;
+use IO::Compress::Deflate qw(deflate $DeflateError);
+use IO::Compress::Gzip qw(gzip $GzipError);
+use IO::Compress::RawDeflate qw(rawdeflate $RawDeflateError);
+use JSON::PP;
+use Time::HiRes qw(sleep);
+use SGTest;
+
+my $t = SGTest->new;
+$t->key_file('global.key', "SG.errlog-global.0123456789abcdef\n");
+$t->key_file('eu.key', "SG.errlog-eu.fedcba9876543210\n");
+
+$t->start(<<'CONF');
+    log_format errlog_json escape=json '$http_x_test_id [$sendgrid_error]';
+    log_format errlog_plain '$http_x_test_id [$sendgrid_error]';
+    access_log %%DIR%%/logs/errlog-json.log errlog_json;
+    access_log %%DIR%%/logs/errlog-plain.log errlog_plain;
+
+    sendgrid_api_key_file %%DIR%%/global.key;
+    sendgrid_api_key_file %%DIR%%/eu.key eu;
+    sendgrid_subuser_region ~^eu- eu;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name localhost;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name small.test;
+        sendgrid_error_body_max 64;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+CONF
+
+
+# -- helpers ----------------------------------------------------------------
+
+my $J = JSON::PP->new->utf8->canonical;
+my $seq = 0;
+
+# $sendgrid_error of the request tagged id, from an access log: undef when
+# the request was not logged within 5 seconds
+sub access_value {
+    my ($file, $id) = @_;
+    for (1 .. 500) {
+        for (split /\n/, SGTest::slurp($t->dir . "/logs/$file")) {
+            next unless /^\Q$id\E \[(.*)\]$/;
+            my $v = $1;
+            if ($file =~ /json/) {
+                return JSON::PP->new->allow_nonref->decode(qq{"$v"});
+            }
+            $v =~ s/\\x([0-9A-F]{2})/chr hex $1/ge;
+            return $v;
+        }
+        sleep 0.01;
+    }
+    return undef;
+}
+
+# The normalized lines in a piece of the error log.
+sub sg_lines {
+    my ($text) = @_;
+    my @lines;
+    for my $l (split /\n/, $text) {
+        next unless $l =~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: \*\d+ sendgrid_integrations: (\{.*)$};
+        my ($level, $rest) = ($1, $2);
+        my ($obj, $n) = eval { $J->decode_prefix($rest) };
+        push @lines, { level => $level, full => $l, obj => $obj,
+                       raw => defined $n ? substr($rest, 0, $n) : undef,
+                       after => defined $n ? substr($rest, $n) : $rest };
+    }
+    return @lines;
+}
+
+# Sends a request tagged with an id and waits until it is logged; returns
+# the response, the normalized lines the error log gained meanwhile, and
+# $sendgrid_error from both access logs.
+sub exchange {
+    my ($method, $target, %opt) = @_;
+    my $id = sprintf 'req-%04d', ++$seq;
+    my $log = $t->dir . '/logs/error.log';
+    my $offset = -s $log // 0;
+
+    my @h = ('X-Test-Id' => $id);
+    push @h, Host => $opt{host} if $opt{host};
+    push @h, 'on-behalf-of' => $opt{subuser} if defined $opt{subuser};
+    push @h, 'Content-Type' => 'application/json' if defined $opt{body};
+
+    my $r = $t->request($method, $target, headers => \@h, body => $opt{body});
+
+    my %var = (json => access_value('errlog-json.log', $id),
+               plain => access_value('errlog-plain.log', $id));
+    my $text = substr(SGTest::slurp($log), $offset);
+
+    return { r => $r, lines => [ sg_lines($text) ], var => \%var };
+}
+
+sub expected {
+    my (%e) = @_;
+    my $x = { source => $e{source}, status => $e{status},
+              operation => $e{operation}, region => $e{region},
+              subuser => $e{subuser},
+              errors => [ map { { field => $_->[0], message => $_->[1] } }
+                          @{$e{errors}} ] };
+    $x->{truncated} = JSON::PP::true if $e{truncated};
+    return $x;
+}
+
+# One normalized line for the exchange, as expected, and the same JSON in
+# $sendgrid_error.
+sub check_error {
+    my ($name, $x, %e) = @_;
+    my @lines = @{$x->{lines}};
+
+    is(scalar @lines, 1, "$name: one normalized line")
+        or diag(join "\n", map { $_->{full} } @lines);
+    my $l = $lines[0] or return;
+
+    is($l->{level}, $e{level} // 'error', "$name: logged at [" . ($e{level} // 'error') . "]");
+    ok(defined $l->{raw}, "$name: the line is JSON") or diag($l->{full});
+    return unless defined $l->{raw};
+
+    like($l->{after}, qr/^(?: while [a-z ]+)?, client: /,
+         "$name: the JSON is whole, nginx's context follows");
+    like($l->{raw}, qr/^\{"source":"(?:gateway|upstream)","status":\d{3},"operation":(?:null|"[a-z]+"),"region":"(?:global|eu)","subuser":(?:null|"[^"]*"),"errors":\[/,
+         "$name: members in canonical order");
+    ok($l->{raw} !~ /[\x00-\x1f\x7f]/, "$name: no raw control byte in the line");
+    cmp_ok(length($l->{full}) + 1, '<=', 2048, "$name: within nginx's 2048-byte line");
+
+    is_deeply($l->{obj}, expected(%e), "$name: normalized form")
+        or diag($l->{raw});
+
+    is($x->{var}{json}, $l->{raw}, "$name: \$sendgrid_error (escape=json) is the line");
+    is($x->{var}{plain}, $l->{raw}, "$name: \$sendgrid_error (default escaping) is the line");
+}
+
+my $create = '{"destination":"Segment","filters":{"email_events":["open"]},'
+           . '"properties":{"write_key":"a123456","destination_region":"US"}}';
+
+my %requests = (
+    list   => [ GET => '/v3/marketing/integrations' ],
+    create => [ POST => '/v3/marketing/integrations', $create ],
+    delete => [ DELETE => '/v3/marketing/integrations?ids=5a1234,6b2345' ],
+    get    => [ GET => '/v3/marketing/integrations/5a1234' ],
+    update => [ PATCH => '/v3/marketing/integrations/5a1234', '{"label":"renamed"}' ],
+);
+
+# how the mock frames its answer, and who asks (subuser, region)
+my @deliveries = (
+    [ whole   => {},                               [ undef, 'global' ] ],
+    [ chunked => { chunked => 1, chunk_size => 16 }, [ 'acme', 'global' ] ],
+    [ bytes   => { chunked => 1, chunk_size => 1 },  [ 'eu-acme', 'eu' ] ],
+);
+
+sub upstream_case {
+    my (%c) = @_;
+
+    for my $d (@deliveries) {
+        my ($how, $framing, $who) = @$d;
+        my ($subuser, $region) = @$who;
+        my $name = "$c{name} ($how)";
+
+        $t->upstream_response($region, status => $c{status},
+                              headers => $c{headers}, body => $c{body},
+                              %$framing);
+
+        my ($method, $target, $body) = @{$requests{$c{op}}};
+        my $x = exchange($method, $target, body => $body, subuser => $subuser,
+                         host => $c{host});
+        $t->upstream_response($region);
+
+        my @seen = $t->upstream($region);
+        is(scalar @seen, 1, "$name: forwarded to the $region upstream");
+
+        my $r = $x->{r};
+        is($r->{status}, $c{status}, "$name: the client gets the upstream's status");
+        ok($r->{body} eq $c{body}, "$name: the client gets the upstream's body byte for byte")
+            or diag(sprintf "got %d bytes, sent %d", length $r->{body}, length $c{body});
+        for my $h (@{$c{headers}}) {
+            is_deeply($r->{headers}{lc $h->[0]}, [ $h->[1] ],
+                      "$name: $h->[0] unchanged");
+        }
+
+        check_error($name, $x, source => 'upstream', status => $c{status},
+                    operation => $c{op}, region => $region,
+                    subuser => $subuser, errors => $c{errors},
+                    truncated => $c{truncated});
+    }
+}
+
+# what zlib makes of the first n bytes of a compressed stream
+sub inflate_prefix {
+    my ($data, $n, $bits) = @_;
+    my ($z) = Compress::Raw::Zlib::Inflate->new(-WindowBits => $bits,
+                                                -ConsumeInput => 1);
+    my $in = substr($data, 0, $n);
+    my $out = '';
+    $z->inflate($in, $out);
+    return $out;
+}
+
+sub fold {
+    my ($s) = @_;
+    $s =~ s/[ \t\r\n\f\x0b]+/ /g;
+    $s =~ s/^ | $//g;
+    return $s;
+}
+
+
+# -- the shapes ------------------------------------------------------------
+
+my $json = [ 'Content-Type', 'application/json' ];
+
+my $html = "<html>\r\n<head><title>502 Bad Gateway</title>\r\n"
+         . "<style>body { width: 35em; margin: 0 auto; }</style></head>\r\n"
+         . "<body>\r\n<!-- edge node 7 -->\r\n"
+         . "<center><h1>502   Bad\tGateway</h1></center>\r\n"
+         . "<hr><center>awselb/2.0 &amp; co</center>\r\n</body>\r\n</html>\r\n";
+my $html_text = '502 Bad Gateway 502 Bad Gateway awselb/2.0 &amp; co';
+
+my @cases = (
+    { name => 'SendGrid errors with field and help', op => 'create',
+      status => 400, headers => [ $json ],
+      body => '{"errors":[{"field":"destination","message":"destination is not supported",'
+            . '"help":"https://docs.sendgrid.com/errors#destination"}]}',
+      errors => [ [ 'destination', 'destination is not supported' ] ] },
+
+    { name => 'SendGrid errors without field or help', op => 'list',
+      status => 401, headers => [ $json ],
+      body => '{"errors":[{"message":"authorization required"}]}',
+      errors => [ [ undef, 'authorization required' ] ] },
+
+    { name => 'SendGrid errors with a null field', op => 'get',
+      status => 403, headers => [ $json ],
+      body => '{"errors":[{"field":null,"message":"access forbidden","help":null}]}',
+      errors => [ [ undef, 'access forbidden' ] ] },
+
+    { name => 'SendGrid errors, several, with escapes', op => 'update',
+      status => 400, headers => [ $json ],
+      body => "{\n  \"errors\": [\n    {\"field\": \"label\", \"message\": \"label is too long\"},\n"
+            . "    {\"field\": \"filters.email_events[0]\", \"message\": \"unknown event \\\"opened\\\" \\u2013 see docs\"}\n  ]\n}\n",
+      errors => [ [ 'label', 'label is too long' ],
+                  [ 'filters.email_events[0]', "unknown event \"opened\" \x{2013} see docs" ] ] },
+
+    { name => 'parameter stands for field', op => 'delete',
+      status => 400, headers => [ $json ],
+      body => '{"errors":[{"message":"IDs cannot be an empty string","parameter":"ids[1]"}]}',
+      errors => [ [ 'ids[1]', 'IDs cannot be an empty string' ] ] },
+
+    { name => 'errors as strings', op => 'list',
+      status => 429, headers => [ $json, [ 'Retry-After', '1' ] ],
+      body => '{"errors":["rate limit exceeded","retry in 1 second"]}',
+      errors => [ [ undef, 'rate limit exceeded' ], [ undef, 'retry in 1 second' ] ] },
+
+    { name => 'an error member', op => 'create',
+      status => 500, headers => [ $json ],
+      body => '{"error":"internal error, try again"}',
+      errors => [ [ undef, 'internal error, try again' ] ] },
+
+    { name => 'a message member', op => 'get',
+      status => 404, headers => [ $json ],
+      body => '{"message":"integration not found"}',
+      errors => [ [ undef, 'integration not found' ] ] },
+
+    { name => 'JSON array', op => 'list',
+      status => 400, headers => [ $json ],
+      body => '[1,"two",{"three":3}]',
+      errors => [ [ undef, '[1,"two",{"three":3}]' ] ] },
+
+    { name => 'JSON string', op => 'get',
+      status => 400, headers => [ $json ],
+      body => '"caf\u00e9 is closed"',
+      errors => [ [ undef, "\"caf\x{e9} is closed\"" ] ] },
+
+    { name => 'JSON object of no known shape', op => 'update',
+      status => 422, headers => [ $json ],
+      body => "{\"errors\":\"not a list\",\n  \"code\":7}",
+      errors => [ [ undef, '{"errors":"not a list", "code":7}' ] ] },
+
+    { name => 'HTML from a load balancer', op => 'list',
+      status => 502, headers => [ [ 'Content-Type', 'text/html' ] ],
+      body => $html, errors => [ [ undef, $html_text ] ] },
+
+    { name => 'plain text', op => 'delete',
+      status => 503, headers => [ [ 'Content-Type', 'text/plain' ] ],
+      body => "upstream connect error or disconnect/reset before headers.\r\n\treset reason:   overflow\n",
+      errors => [ [ undef, 'upstream connect error or disconnect/reset before headers. reset reason: overflow' ] ] },
+
+    { name => 'empty body', op => 'create',
+      status => 503, headers => [],
+      body => '', errors => [ [ undef, 'Service Unavailable' ] ] },
+
+    { name => 'empty JSON-typed body', op => 'list',
+      status => 429, headers => [ $json ],
+      body => '', errors => [ [ undef, 'Too Many Requests' ] ] },
+
+    { name => 'whitespace only', op => 'get',
+      status => 500, headers => [ [ 'Content-Type', 'text/plain' ] ],
+      body => " \r\n\t \n", errors => [ [ undef, 'Internal Server Error' ] ] },
+
+    { name => 'invalid UTF-8 text', op => 'list',
+      status => 400, headers => [ [ 'Content-Type', 'text/plain; charset=utf-8' ] ],
+      body => "caf\xe9 cr\xc3\xa8me \xff\xfe end \xe2\x82",
+      errors => [ [ undef, "caf\x{fffd} cr\x{e8}me \x{fffd}\x{fffd} end \x{fffd}\x{fffd}" ] ] },
+
+    { name => 'invalid UTF-8 in JSON', op => 'create',
+      status => 400, headers => [ $json ],
+      body => "{\"errors\":[{\"field\":\"label\",\"message\":\"bad \xff byte\"}]}",
+      errors => [ [ undef, "{\"errors\":[{\"field\":\"label\",\"message\":\"bad \x{fffd} byte\"}]}" ] ] },
+);
+
+# compressed bodies
+my $sg_body = '{"errors":[{"field":"filters","message":"compressed error body"}]}';
+my $sg_errors = [ [ 'filters', 'compressed error body' ] ];
+
+gzip(\$sg_body => \my $gz) or die $GzipError;
+deflate(\$sg_body => \my $zlib) or die $DeflateError;
+rawdeflate(\$sg_body => \my $raw) or die $RawDeflateError;
+gzip(\$html => \my $gz_html) or die $GzipError;
+
+push @cases,
+    { name => 'gzip JSON', op => 'create', status => 400,
+      headers => [ $json, [ 'Content-Encoding', 'gzip' ] ],
+      body => $gz, errors => $sg_errors },
+
+    { name => 'deflate (zlib) JSON', op => 'update', status => 400,
+      headers => [ $json, [ 'Content-Encoding', 'deflate' ] ],
+      body => $zlib, errors => $sg_errors },
+
+    { name => 'deflate (raw) JSON', op => 'get', status => 400,
+      headers => [ $json, [ 'Content-Encoding', 'deflate' ] ],
+      body => $raw, errors => $sg_errors },
+
+    { name => 'gzip HTML', op => 'list', status => 502,
+      headers => [ [ 'Content-Type', 'text/html' ], [ 'Content-Encoding', 'gzip' ] ],
+      body => $gz_html, errors => [ [ undef, $html_text ] ] };
+
+# sendgrid_error_body_max 64 on small.test
+my $over = ('x' x 40) . ' ' . ('y' x 200);
+my $long_sg = '{"errors":[{"field":"label","message":"' . ('m' x 100) . '"}]}';
+my $words = 'word ' x 2000;
+gzip(\$words => \my $gz_words) or die $GzipError;
+my $hex = join ' ', map { sprintf '%08x', ($_ * 2654435761) % 4294967296 } 1 .. 200;
+gzip(\$hex => \my $gz_hex) or die $GzipError;
+cmp_ok(length $gz_hex, '>', 64, 'the hex text compresses to more than 64 bytes');
+
+push @cases,
+    { name => 'text over sendgrid_error_body_max', op => 'list', status => 400,
+      host => 'small.test', headers => [ [ 'Content-Type', 'text/plain' ] ],
+      body => $over, truncated => 1,
+      errors => [ [ undef, substr($over, 0, 64) ] ] },
+
+    { name => 'text of exactly sendgrid_error_body_max', op => 'list', status => 400,
+      host => 'small.test', headers => [ [ 'Content-Type', 'text/plain' ] ],
+      body => 'z' x 64, errors => [ [ undef, 'z' x 64 ] ] },
+
+    { name => 'text one byte over sendgrid_error_body_max', op => 'list', status => 400,
+      host => 'small.test', headers => [ [ 'Content-Type', 'text/plain' ] ],
+      body => 'z' x 65, truncated => 1, errors => [ [ undef, 'z' x 64 ] ] },
+
+    { name => 'SendGrid JSON over sendgrid_error_body_max', op => 'create', status => 400,
+      host => 'small.test', headers => [ $json ],
+      body => $long_sg, truncated => 1,
+      errors => [ [ undef, substr($long_sg, 0, 64) ] ] },
+
+    { name => 'gzip inflating past sendgrid_error_body_max', op => 'get', status => 400,
+      host => 'small.test', headers => [ [ 'Content-Type', 'text/plain' ], [ 'Content-Encoding', 'gzip' ] ],
+      body => $gz_words, truncated => 1,
+      errors => [ [ undef, join ' ', ('word') x 13 ] ] },
+
+    { name => 'gzip body cut at sendgrid_error_body_max', op => 'get', status => 400,
+      host => 'small.test', headers => [ [ 'Content-Type', 'text/plain' ], [ 'Content-Encoding', 'gzip' ] ],
+      body => $gz_hex, truncated => 1,
+      errors => [ [ undef, fold(inflate_prefix($gz_hex, 64, WANT_GZIP)) ] ] };
+
+
+upstream_case(%$_) for @cases;
+
+$t->done_testing;
