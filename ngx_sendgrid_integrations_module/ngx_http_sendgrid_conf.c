@@ -173,6 +173,8 @@ ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path,
     const unsigned char            *data;
     ngx_http_sendgrid_main_conf_t  *smcf;
 
+    len = 0;
+
     if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -196,12 +198,8 @@ ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path,
 
     (void) ngx_close_file(fd);
 
-    if (n > NGX_HTTP_SENDGRID_KEY_FILE_MAX) {
-        err = "is too large";
-
-    } else {
-        err = sg_key_parse(buf, n, &data, &len);
-    }
+    err = (n > NGX_HTTP_SENDGRID_KEY_FILE_MAX)
+          ? "is too large" : sg_key_parse(buf, n, &data, &len);
 
     if (err != NULL) {
         ngx_explicit_memzero(buf, sizeof(buf));
