@@ -134,7 +134,10 @@ my $id129 = $id128 . '_';
 
 # [ what, raw request, status, exact body, Allow, operation, location ]
 # (location: which of the two gateway locations answers, after nginx's
-# own URI normalization)
+# own URI normalization).  $sendgrid_operation is empty on every 404 and
+# 405 (the route is none of the five); a 400 refuses one of the five
+# operations, which $sendgrid_operation names (SPEC 3, and the
+# "operation" of the normalized error line).
 my @refused = (
 
     # dot segments, raw and percent-encoded
@@ -440,7 +443,8 @@ cmp_ok($n_refused, '>=', 60, "$n_refused refused requests in the catalogue");
 my @nginx_own = (
     [ 'TRACE on the collection', req(TRACE => $C), 405 ],
     [ 'TRACE on an id', req(TRACE => "$C/abc"), 405 ],
-    [ 'CONNECT with a path', req(CONNECT => $C), 405 ],
+    [ 'CONNECT on the collection', req(CONNECT => $C), 405 ],
+    [ 'CONNECT on an id', req(CONNECT => "$C/abc"), 405 ],
     [ 'CONNECT in authority form',
       "CONNECT localhost:443 HTTP/1.1\r\nHost: localhost\r\n\r\n", 400 ],
     [ 'lower-case get on the collection', req(get => $C), 400 ],
