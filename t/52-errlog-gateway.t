@@ -1,0 +1,540 @@
+# Error lines of the gateway's own answers and of nginx's error pages on
+# the module's routes; sendgrid_error_log levels and off; $sendgrid_error
+# in access logs; the filters idle where sendgrid_integrations is off;
+# inspection never delays the client, and successful answers are left
+# alone.
+
+use strict;
+use warnings;
+
+use Test::More;
+use IO::Socket::INET;
+use JSON::PP;
+use Time::HiRes qw(sleep time);
+use SGTest;
+
+my $t = SGTest->new;
+$t->key_file('global.key', "SG.errlog-gw-global.0123456789abcdef\n");
+$t->key_file('eu.key', "SG.errlog-gw-eu.fedcba9876543210\n");
+
+# nothing listens there: connections are refused
+my $dead = SGTest::free_port();
+
+(my $conf = <<'CONF') =~ s/%%DEAD%%/$dead/g;
+    log_format errlog_json escape=json '$http_x_test_id [$sendgrid_error]';
+    log_format errlog_plain '$http_x_test_id [$sendgrid_error]';
+    access_log %%DIR%%/logs/errlog-json.log errlog_json;
+    access_log %%DIR%%/logs/errlog-plain.log errlog_plain;
+
+    upstream sendgrid_down { server 127.0.0.1:%%DEAD%%; }
+
+    sendgrid_api_key_file %%DIR%%/global.key;
+    sendgrid_subuser_region ~^eu- eu;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name localhost;
+        sendgrid_api_key_file %%DIR%%/eu.key eu;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name nokey.test;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name small.test;
+        client_max_body_size 16;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name down.test;
+        sendgrid_upstream_host global sendgrid_down;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name slow.test;
+        proxy_read_timeout 300ms;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name warn.test;
+        sendgrid_error_log warn;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name quiet.test;
+        sendgrid_error_log off;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name stream.test;
+        proxy_buffering off;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name off.test;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations off;
+            proxy_pass http://sendgrid_global;
+        }
+
+        location /v3/marketing/integrations/ {
+            sendgrid_integrations off;
+            proxy_pass http://sendgrid_down;
+        }
+    }
+CONF
+
+$t->start($conf);
+
+
+# -- helpers ----------------------------------------------------------------
+
+my $J = JSON::PP->new->utf8->canonical;
+my $seq = 0;
+
+# $sendgrid_error of the request tagged id, from an access log: undef when
+# the request was not logged within 5 seconds
+sub access_value {
+    my ($file, $id) = @_;
+    for (1 .. 500) {
+        for (split /\n/, SGTest::slurp($t->dir . "/logs/$file")) {
+            next unless /^\Q$id\E \[(.*)\]$/;
+            my $v = $1;
+            if ($file =~ /json/) {
+                return JSON::PP->new->allow_nonref->decode(qq{"$v"});
+            }
+            $v =~ s/\\x([0-9A-F]{2})/chr hex $1/ge;
+            return $v;
+        }
+        sleep 0.01;
+    }
+    return undef;
+}
+
+# Every line the module wrote in a piece of the error log; normalized lines
+# are decoded.
+sub sg_lines {
+    my ($text) = @_;
+    my @lines;
+    for my $l (split /\n/, $text) {
+        next unless $l =~ /sendgrid_integrations:/;
+        if ($l !~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: \*\d+ sendgrid_integrations: (\{.*)$}) {
+            push @lines, { full => $l };
+            next;
+        }
+        my ($level, $rest) = ($1, $2);
+        my ($obj, $n) = eval { $J->decode_prefix($rest) };
+        push @lines, { level => $level, full => $l, obj => $obj,
+                       raw => defined $n ? substr($rest, 0, $n) : undef,
+                       after => defined $n ? substr($rest, $n) : $rest };
+    }
+    return @lines;
+}
+
+sub next_id { sprintf 'req-%04d', ++$seq }
+
+sub log_offset { -s ($t->dir . '/logs/error.log') // 0 }
+
+# What was logged for the request tagged id: the module's lines since
+# offset, and $sendgrid_error from both access logs.
+sub logged {
+    my ($id, $offset) = @_;
+    my %var = (json => access_value('errlog-json.log', $id),
+               plain => access_value('errlog-plain.log', $id));
+    my $text = substr(SGTest::slurp($t->dir . '/logs/error.log'), $offset);
+    return { lines => [ sg_lines($text) ], var => \%var };
+}
+
+sub exchange {
+    my ($method, $target, %opt) = @_;
+    my $id = next_id();
+    my $offset = log_offset();
+
+    my @h = ('X-Test-Id' => $id, @{$opt{headers} // []});
+    push @h, Host => $opt{host} if $opt{host};
+    push @h, 'on-behalf-of' => $opt{subuser} if defined $opt{subuser};
+    push @h, 'Content-Type' => 'application/json'
+        if defined $opt{body} && !$opt{no_type};
+
+    my $r = $t->request($method, $target, headers => \@h, body => $opt{body},
+                        chunked => $opt{chunked}, http => $opt{http});
+    my $x = logged($id, $offset);
+    $x->{r} = $r;
+    return $x;
+}
+
+sub expected {
+    my (%e) = @_;
+    my $x = { source => $e{source}, status => $e{status},
+              operation => $e{operation}, region => $e{region},
+              subuser => $e{subuser},
+              errors => [ map { { field => $_->[0], message => $_->[1] } }
+                          @{$e{errors}} ] };
+    $x->{truncated} = JSON::PP::true if $e{truncated};
+    return $x;
+}
+
+sub check_error {
+    my ($name, $x, %e) = @_;
+    my @lines = @{$x->{lines}};
+
+    is(scalar @lines, 1, "$name: one line from the module")
+        or diag(join "\n", map { $_->{full} } @lines);
+    my $l = $lines[0] or return;
+
+    like($l->{full}, qr/\] \d+#\d+: \*\d+ sendgrid_integrations: \{/,
+         "$name: prefixed 'sendgrid_integrations: '");
+    is($l->{level}, $e{level} // 'error',
+       "$name: logged at [" . ($e{level} // 'error') . "]");
+    ok(defined $l->{raw}, "$name: the line is JSON") or diag($l->{full});
+    return unless defined $l->{raw};
+
+    like($l->{after}, qr/^(?: while [a-z ]+)?, client: /,
+         "$name: the JSON is whole, nginx's context follows");
+    like($l->{raw}, qr/^\{"source":"(?:gateway|upstream)","status":\d{3},"operation":(?:null|"[a-z]+"),"region":"(?:global|eu)","subuser":(?:null|"[^"]*"),"errors":\[/,
+         "$name: members in canonical order");
+    ok($l->{raw} !~ /[\x00-\x1f\x7f]/, "$name: no raw control byte in the line");
+    cmp_ok(length($l->{full}) + 1, '<=', 2048, "$name: within nginx's 2048-byte line");
+
+    is_deeply($l->{obj}, expected(%e), "$name: normalized form")
+        or diag($l->{raw});
+
+    is($x->{var}{json}, $l->{raw}, "$name: \$sendgrid_error (escape=json) is the line");
+    is($x->{var}{plain}, $l->{raw}, "$name: \$sendgrid_error (default escaping) is the line");
+}
+
+# The client got SendGrid-shaped JSON; returns its errors as [field, message].
+sub sendgrid_shaped {
+    my ($name, $r, $status) = @_;
+    is($r->{status}, $status, "$name: status $status");
+    is_deeply($r->{headers}{'content-type'}, [ 'application/json' ],
+              "$name: Content-Type application/json");
+    my $body = eval { $J->decode($r->{body}) };
+    my $ok = ref $body eq 'HASH' && join(',', keys %$body) eq 'errors'
+             && ref $body->{errors} eq 'ARRAY' && @{$body->{errors}}
+             && !grep { ref $_ ne 'HASH'
+                        || !defined $_->{message} || ref $_->{message}
+                        || !length $_->{message}
+                        || grep { !/^(?:message|field|parameter)$/ } keys %$_ }
+                     @{$body->{errors}};
+    ok($ok, "$name: body is SendGrid-shaped JSON") or diag($r->{body});
+    return [] unless $ok;
+    return [ map { [ exists $_->{field} ? $_->{field} : $_->{parameter},
+                     $_->{message} ] } @{$body->{errors}} ];
+}
+
+my $create = '{"destination":"Segment","filters":{"email_events":["open"]},'
+           . '"properties":{"write_key":"a123456","destination_region":"US"}}';
+my $coll = '/v3/marketing/integrations';
+my $item = '/v3/marketing/integrations/5a1234';
+
+
+# -- the gateway's own answers ---------------------------------------------
+
+my @gateway = (
+    [ '404 trailing slash', 404, undef, [ GET => "$coll/" ] ],
+    [ '404 dot segment, subuser', 404, undef,
+      [ GET => "$coll/../integrations", subuser => 'acme' ] ],
+    [ '405 on the collection', 405, undef, [ PUT => $coll ] ],
+    [ '405 on an item, EU subuser', 405, undef,
+      [ DELETE => $item, subuser => 'eu-acme' ] ],
+    [ '400 unknown query parameter', 400, 'list', [ GET => "$coll?limit=10" ] ],
+    [ '400 empty id', 400, 'delete', [ DELETE => "$coll?ids=a,,b" ] ],
+    [ '400 method override header', 400, 'get',
+      [ GET => $item, headers => [ 'X-HTTP-Method-Override' => 'DELETE' ] ] ],
+    [ '415 text/plain body', 415, 'create',
+      [ POST => $coll, body => $create, no_type => 1,
+        headers => [ 'Content-Type' => 'text/plain' ] ] ],
+    [ '400 empty body', 400, 'create', [ POST => $coll, body => '' ] ],
+    [ '400 schema failure, EU subuser', 400, 'create',
+      [ POST => $coll, body => '{"destination":"Segment"}', subuser => 'eu-team' ] ],
+    [ '400 body on a GET', 400, 'list', [ GET => $coll, body => '{}' ] ],
+    [ '500 no key for the region', 500, 'list',
+      [ GET => $coll, host => 'nokey.test', subuser => 'eu-team' ] ],
+);
+
+for my $g (@gateway) {
+    my ($name, $status, $op, $req) = @$g;
+    my ($method, $target, %opt) = @$req;
+    my $x = exchange($method, $target, %opt);
+    my $errors = sendgrid_shaped($name, $x->{r}, $status);
+    my $subuser = $opt{subuser};
+    check_error($name, $x, source => 'gateway', status => $status,
+                operation => $op,
+                region => (defined $subuser && $subuser =~ /^eu-/) ? 'eu' : 'global',
+                subuser => $subuser, errors => $errors);
+    is(scalar($t->upstream('global')) + scalar($t->upstream('eu')), 0,
+       "$name: nothing forwarded");
+}
+
+
+# -- nginx's own error pages -----------------------------------------------
+
+{
+    my $x = exchange(POST => $coll, body => $create, host => 'small.test');
+    my $errors = sendgrid_shaped('413 Content-Length', $x->{r}, 413);
+    check_error('413 Content-Length', $x, source => 'gateway', status => 413,
+                operation => 'create', region => 'global', subuser => undef,
+                errors => $errors);
+
+    $x = exchange(POST => $coll, body => $create, host => 'small.test',
+                  chunked => 1, http => '1.1', subuser => 'acme');
+    $errors = sendgrid_shaped('413 chunked', $x->{r}, 413);
+    check_error('413 chunked', $x, source => 'gateway', status => 413,
+                operation => 'create', region => 'global', subuser => 'acme',
+                errors => $errors);
+    is(scalar $t->upstream('global'), 0, '413: nothing forwarded');
+
+    $x = exchange(GET => $coll, host => 'down.test');
+    $errors = sendgrid_shaped('502 refused', $x->{r}, 502);
+    check_error('502 refused', $x, source => 'gateway', status => 502,
+                operation => 'list', region => 'global', subuser => undef,
+                errors => $errors);
+
+    $t->upstream_response('global', status => 200, headers => [ [ 'Content-Type', 'application/json' ] ],
+                          body => '{"result":[]}', delay_ms => 1500);
+    $x = exchange(GET => $item, host => 'slow.test');
+    $t->upstream_response('global');
+    $errors = sendgrid_shaped('504 timed out', $x->{r}, 504);
+    check_error('504 timed out', $x, source => 'gateway', status => 504,
+                operation => 'get', region => 'global', subuser => undef,
+                errors => $errors);
+    $t->upstream('global');
+}
+
+
+# -- sendgrid_error_log ------------------------------------------------------
+
+my $sg400 = '{"errors":[{"field":"label","message":"label is too long"}]}';
+my $json = [ 'Content-Type', 'application/json' ];
+
+for my $level ([ 'warn.test', 'warn' ], [ 'localhost', 'error' ]) {
+    my ($host, $want) = @$level;
+
+    $t->upstream_response('global', status => 400, headers => [ $json ],
+                          body => $sg400);
+    my $x = exchange(PATCH => $item, body => '{"label":"l"}', host => $host);
+    $t->upstream_response('global');
+    $t->upstream('global');
+    check_error("sendgrid_error_log $want: upstream 400", $x, level => $want,
+                source => 'upstream', status => 400, operation => 'update',
+                region => 'global', subuser => undef,
+                errors => [ [ 'label', 'label is too long' ] ]);
+
+    $x = exchange(GET => "$coll/", host => $host);
+    check_error("sendgrid_error_log $want: gateway 404", $x, level => $want,
+                source => 'gateway', status => 404, operation => undef,
+                region => 'global', subuser => undef,
+                errors => sendgrid_shaped("$want 404", $x->{r}, 404));
+}
+
+{
+    $t->upstream_response('global', status => 400, headers => [ $json ],
+                          body => $sg400);
+    my $x = exchange(PATCH => $item, body => '{"label":"l"}', host => 'quiet.test');
+    $t->upstream_response('global');
+    $t->upstream('global');
+
+    is(scalar @{$x->{lines}}, 0, 'sendgrid_error_log off: upstream 400 not logged')
+        or diag(join "\n", map { $_->{full} } @{$x->{lines}});
+    is($x->{var}{plain}, $x->{var}{json}, 'sendgrid_error_log off: both access logs agree');
+    is_deeply(eval { $J->decode($x->{var}{json} // '') },
+              expected(source => 'upstream', status => 400, operation => 'update',
+                       region => 'global', subuser => undef,
+                       errors => [ [ 'label', 'label is too long' ] ]),
+              'sendgrid_error_log off: $sendgrid_error still set')
+        or diag($x->{var}{json});
+
+    $x = exchange(GET => "$coll/", host => 'quiet.test', subuser => 'acme');
+    is(scalar @{$x->{lines}}, 0, 'sendgrid_error_log off: gateway 404 not logged');
+    my $errors = sendgrid_shaped('quiet 404', $x->{r}, 404);
+    is_deeply(eval { $J->decode($x->{var}{json} // '') },
+              expected(source => 'gateway', status => 404, operation => undef,
+                       region => 'global', subuser => 'acme', errors => $errors),
+              'sendgrid_error_log off: $sendgrid_error of a gateway 404')
+        or diag($x->{var}{json});
+}
+
+
+# -- successful answers are left alone -------------------------------------
+
+for my $ok ([ 200, 'list', GET => $coll ],
+            [ 201, 'create', POST => $coll, $create ],
+            [ 204, 'delete', DELETE => "$coll?ids=5a1234" ],
+            [ 302, 'get', GET => $item ],
+            [ 399, 'get', GET => $item ]) {
+    my ($status, $op, $method, $target, $body) = @$ok;
+    my $answer = $status == 204 ? '' : qq{{"result":"status $status"}};
+
+    $t->upstream_response('global', status => $status, headers => [ $json ],
+                          body => $answer);
+    my $x = exchange($method, $target, body => $body);
+    $t->upstream_response('global');
+    is(scalar $t->upstream('global'), 1, "$status $op: forwarded");
+
+    is($x->{r}{status}, $status, "$status $op: status relayed");
+    ok($x->{r}{body} eq $answer, "$status $op: body untouched");
+    is(scalar @{$x->{lines}}, 0, "$status $op: nothing logged");
+    is($x->{var}{json}, '', "$status $op: \$sendgrid_error empty (escape=json)");
+    is($x->{var}{plain}, '', "$status $op: \$sendgrid_error empty (default escaping)");
+}
+
+
+# -- sendgrid_integrations off: the filters stay idle ----------------------
+
+{
+    $t->upstream_response('global', status => 400, headers => [ $json ],
+                          body => $sg400);
+    my $x = exchange(GET => $coll, host => 'off.test');
+    $t->upstream_response('global');
+    is(scalar $t->upstream('global'), 1, 'off: forwarded');
+    is($x->{r}{status}, 400, 'off: upstream status relayed');
+    ok($x->{r}{body} eq $sg400, 'off: upstream body relayed');
+    is(scalar @{$x->{lines}}, 0, 'off: upstream 400 not logged by the module')
+        or diag(join "\n", map { $_->{full} } @{$x->{lines}});
+    is($x->{var}{json}, '', 'off: $sendgrid_error empty (escape=json)');
+    like($x->{var}{plain}, qr/^-?$/, 'off: $sendgrid_error empty (default escaping)');
+
+    $x = exchange(GET => "$coll/", host => 'off.test');
+    is($x->{r}{status}, 502, "off: nginx's own 502");
+    like($x->{r}{headers}{'content-type'}[0], qr{^text/html},
+         "off: nginx's own error page left as it is");
+    like($x->{r}{body}, qr{<title>502 Bad Gateway</title>},
+         "off: nginx's own error page body");
+    is(scalar @{$x->{lines}}, 0, "off: nginx's 502 not logged by the module")
+        or diag(join "\n", map { $_->{full} } @{$x->{lines}});
+    is($x->{var}{json}, '', 'off: $sendgrid_error of the 502 empty');
+}
+
+
+# -- inspection never delays the client ------------------------------------
+
+# Sends a GET and reads the answer as it comes; returns the time the first
+# body byte came and the time the answer ended.  abort: close the
+# connection at the first body byte.
+sub timed_get {
+    my ($host, $id, %opt) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
+                                  Proto => 'tcp') or die "connect: $!";
+    binmode $s;
+    my $start = time;
+    SGTest::syswrite_all($s, "GET $coll HTTP/1.0\r\nHost: $host\r\n"
+                             . "X-Test-Id: $id\r\n\r\n");
+    my ($buf, $first) = ('', undef);
+    local $SIG{ALRM} = sub { die "timed out reading\n" };
+    alarm 20;
+    while (sysread($s, $buf, 65536, length $buf)) {
+        if (!defined $first && $buf =~ /\r\n\r\n./s) {
+            $first = time - $start;
+            last if $opt{abort};
+        }
+    }
+    alarm 0;
+    my $end = time - $start;
+    close $s;
+    my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+    return ($first, $end, $head, $body);
+}
+
+my $slow_body = '{"errors":[{"field":"label","message":"' . ('s' x 1500) . '"}]}';
+
+for my $host ('stream.test', 'localhost') {
+    $t->upstream_response('global', status => 400, headers => [ $json ],
+                          body => $slow_body, chunked => 1, chunk_size => 1,
+                          chunk_delay => 1);
+    my $id = next_id();
+    my $offset = log_offset();
+    my ($first, $end, $head, $body) = timed_get($host, $id);
+    $t->upstream_response('global');
+    $t->upstream('global');
+
+    note(sprintf "via %s: first body byte at %.3fs, end at %.3fs",
+                 $host, $first // -1, $end);
+    ok($body eq $slow_body, "slow error body via $host: relayed whole");
+    ok(defined $first && $first < $end / 2,
+       "slow error body via $host: first byte long before the end")
+        or diag(sprintf 'first byte at %.3fs, end at %.3fs', $first // -1, $end);
+
+    my $x = logged($id, $offset);
+    check_error("slow error body via $host", $x, source => 'upstream',
+                status => 400, operation => 'list', region => 'global',
+                subuser => undef, truncated => 1,
+                errors => [ [ 'label', ('s' x 253) . "\x{2026}" ] ]);
+}
+
+# the client leaves while the error body is still coming
+{
+    $t->upstream_response('global', status => 400, headers => [ $json ],
+                          body => $slow_body, chunked => 1, chunk_size => 1,
+                          chunk_delay => 1);
+    my $id = next_id();
+    my $offset = log_offset();
+    my ($first) = timed_get('stream.test', $id, abort => 1);
+    ok(defined $first, 'aborted client: got the start of the body');
+    my $x = logged($id, $offset);
+    $t->upstream_response('global');
+    $t->upstream('global');
+
+    my @lines = grep { $_->{obj} } @{$x->{lines}};
+    is(scalar @lines, 1, 'aborted client: the upstream error is still logged once')
+        or diag(join "\n", map { $_->{full} } @{$x->{lines}});
+    if (@lines) {
+        my $o = $lines[0]{obj};
+        is_deeply([ @$o{qw(source status operation)} ], [ 'upstream', 400, 'list' ],
+                  'aborted client: source, status, operation');
+        ok($o->{truncated}, 'aborted client: marked truncated');
+        is($x->{var}{json}, $lines[0]{raw}, 'aborted client: $sendgrid_error is the line');
+    }
+}
+
+$t->done_testing;
