@@ -291,9 +291,8 @@ sub nginx_pid {
 
 sub reload {
     my ($self) = @_;
-    system($self->{binary}, '-p', "$self->{dir}/", '-c',
-           "$self->{dir}/nginx.conf", '-s', 'reload') == 0
-        or die "reload failed";
+    my $out = `$self->{binary} -p $self->{dir}/ -c $self->{dir}/nginx.conf -s reload 2>&1`;
+    die "reload failed: $out" if $?;
 }
 
 sub stop {
