@@ -21,7 +21,9 @@ $t->key_file('global.key', "$key\n");
 # The "edge" server has the canonical location only.
 $t->start(<<'CONF');
     log_format ops '$status op=[$sendgrid_operation] '
-                   'region=[$sendgrid_region] "$request"';
+                   'region=[$sendgrid_region] "$request" '
+                   'subuser=[$sendgrid_subuser] '
+                   'host=[$sendgrid_upstream_host] error=[$sendgrid_error]';
     access_log %%DIR%%/logs/ops.log ops;
 
     server {
