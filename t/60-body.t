@@ -1,0 +1,676 @@
+# Request body validation through nginx (SPEC 5 and 8): every enum value,
+# write_key lengths in code points, required members, types, nulls,
+# duplicates, nesting, bad UTF-8 and bad JSON, large bodies, PATCH
+# partials.  Each case checks the status, the exact error body, its
+# Content-Type, and whether the upstream saw the request and its bytes.
+
+use strict;
+use warnings;
+
+use Test::More;
+use SGTest;
+
+my $t = SGTest->new;
+$t->key_file('global.key', "SG.body-suite-global.0123456789abcdef\n");
+
+$t->start(<<'CONF');
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name localhost;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            sendgrid_api_key_file %%DIR%%/global.key;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name big.test;
+        client_max_body_size 2m;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            sendgrid_api_key_file %%DIR%%/global.key;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+CONF
+
+# a fixed answer upstream, so that no response echoes a write_key back
+my $MOCK_BODY = '{"mock":"upstream"}';
+$t->upstream_response('global', status => 200, body => $MOCK_BODY,
+                      headers => [['Content-Type', 'application/json']]);
+
+my $COLLECTION = '/v3/marketing/integrations';
+my $ITEM = '/v3/marketing/integrations/5a1234';
+
+my $WK = 'wk-base-Xy7Qp2Lm';
+$t->secret($WK);
+
+
+# --- helpers ---------------------------------------------------------------
+
+# an object from name => raw JSON value pairs, in order; undef drops one
+sub obj {
+    my @kv = @_;
+    my @members;
+    while (my ($k, $v) = splice @kv, 0, 2) {
+        push @members, qq("$k":$v) if defined $v;
+    }
+    return '{' . join(',', @members) . '}';
+}
+
+# a POST body: the valid one, with members replaced (undef removes one)
+# and extra members after them
+sub post {
+    my (%o) = @_;
+    my %m = (destination => '"Segment"',
+             filters => '{"email_events":["open"]}',
+             properties => qq({"write_key":"$WK","destination_region":"US"}),
+             %o);
+    return obj((map { ($_ => $m{$_}) }
+                qw(destination filters properties label)),
+               @{$o{extra} // []});
+}
+
+sub props {
+    my (%o) = @_;
+    my %m = (write_key => qq("$WK"), destination_region => '"US"', %o);
+    return obj(write_key => $m{write_key},
+               destination_region => $m{destination_region});
+}
+
+sub events { '{"email_events":[' . join(',', @_) . ']}' }
+
+sub error_body {
+    my ($message) = @_;
+    (my $m = $message) =~ s/(["\\])/\\$1/g;
+    return qq({"errors":[{"message":"$m","field":"request"}]});
+}
+
+sub invalid_at { "request body is not valid JSON at byte $_[0]" }
+
+# the offset just after the last occurrence of needle (a duplicate name)
+sub after_last {
+    my ($body, $needle) = @_;
+    my $i = rindex($body, $needle);
+    die "no $needle" if $i < 0;
+    return $i + length $needle;
+}
+
+sub dup {
+    my ($name, $body, $needle) = @_;
+    return qq(request body has duplicate member "$name" at byte )
+           . after_last($body, $needle);
+}
+
+# byte comparison that does not print megabytes on failure
+sub same_bytes {
+    my ($got, $want, $name) = @_;
+    return ok(1, $name) if defined $got && $got eq $want;
+    my $i = 0;
+    $i++ while defined $got && $i < length $got && $i < length $want
+               && substr($got, $i, 1) eq substr($want, $i, 1);
+    ok(0, $name);
+    diag(sprintf "got %s bytes, want %d; first difference at %d",
+         defined $got ? length $got : 'undef', length $want, $i);
+    return 0;
+}
+
+my $cases = 0;
+
+# One case: { name, body, method, target, host, headers, ok => 1 or
+# message => '...' }.
+sub check {
+    my ($c) = @_;
+    my $name = $c->{name};
+    my $method = $c->{method} // 'POST';
+    my $target = $c->{target} // ($method eq 'PATCH' ? $ITEM : $COLLECTION);
+
+    my @h;
+    push @h, Host => $c->{host} if $c->{host};
+    push @h, 'Content-Type' => 'application/json';
+
+    $cases++;
+
+    my $r = $t->request($method, $target, headers => \@h, body => $c->{body});
+    my @seen = $t->upstream('global');
+
+    if (defined $c->{message}) {
+        is($r->{status}, 400, "$name: 400");
+        same_bytes($r->{body}, error_body($c->{message}), "$name: error body")
+            or diag("got: " . substr($r->{body} // '', 0, 300));
+        is($r->{headers}{'content-type'}[0], 'application/json',
+           "$name: Content-Type");
+        is(scalar @seen, 0, "$name: nothing upstream");
+        return;
+    }
+
+    is($r->{status}, 200, "$name: forwarded") or diag(substr($r->{body}, 0, 300));
+    is($r->{body}, $MOCK_BODY, "$name: the upstream's answer");
+    is(scalar @seen, 1, "$name: one request upstream") or return;
+    same_bytes($seen[0]{body}, $c->{body} // '', "$name: body byte for byte");
+    is("$seen[0]{method} $seen[0]{target}", "$method $target",
+       "$name: method and target");
+}
+
+
+# --- enums -----------------------------------------------------------------
+
+my @EVENTS = qw(drop processed deferred group_unsubscribe bounce delivered
+                click unsubscribe open group_resubscribe spamreport
+                machine_opened);
+
+check({ name => "event $_", body => post(filters => events(qq("$_"))),
+        ok => 1 })
+    for @EVENTS;
+
+check({ name => 'all twelve events',
+        body => post(filters => events(map { qq("$_") } @EVENTS)), ok => 1 });
+check({ name => 'an event twice', body => post(filters => events('"open"',
+        '"open"')), ok => 1 });
+check({ name => 'no event at all', body => post(filters => events()),
+        ok => 1 });
+check({ name => 'an event written with an escape',
+        body => post(filters => events('"\u006fpen"')), ok => 1 });
+
+check({ name => "region $_", ok => 1,
+        body => post(properties => props(destination_region => qq("$_"))) })
+    for qw(EU US);
+
+check({ name => 'region written with an escape', ok => 1,
+        body => post(properties => props(destination_region => '"\u0045U"')) });
+check({ name => 'destination Segment', body => post(), ok => 1 });
+check({ name => 'destination written with an escape',
+        body => post(destination => '"\u0053egment"'), ok => 1 });
+
+for my $v ('"segment"', '"SEGMENT"', '"Segment "', '" Segment"', '""',
+           '"Segmen"', '"Segments"', '"Segment\n"', '"Segment\u0020"', '0',
+           '1')
+{
+    check({ name => "destination $v", body => post(destination => $v),
+            message => 'destination must be Segment' });
+}
+
+for my $v ('"eu"', '"us"', '"Eu"', '"uS"', '""', '"EUR"', '"EU "', '"U S"',
+           '"GLOBAL"', '1', '0')
+{
+    check({ name => "destination_region $v",
+            body => post(properties => props(destination_region => $v)),
+            message => 'properties.destination_region must be EU or US' });
+}
+
+for my $v ('"Open"', '"OPEN"', '"opened"', '""', '"open "',
+           '"machine-opened"', '"Drop"', '1', '0')
+{
+    check({ name => "email event $v", body => post(filters => events($v)),
+            message => 'filters.email_events[0] is not a valid email event' });
+}
+
+check({ name => 'several bad events, each named',
+        body => post(filters => events('"open"', '"Click"', '"bounce"', '""',
+                                        '"spamreport"', '7')),
+        message => join(', ', map { "filters.email_events[$_] is not a valid "
+                                    . "email event" } 1, 3, 5) });
+
+
+# --- write_key length in code points ---------------------------------------
+
+my $TOO_SHORT_OR_LONG = 'properties.write_key must be between 6 and 51 '
+                        . 'characters';
+
+# [ what, one character as written in JSON, that character decoded ]
+my @CHARS = (
+    [ 'ASCII', 'k', 'k' ],
+    [ '2-byte UTF-8', "\xc3\xa9", "\xc3\xa9" ],
+    [ '3-byte UTF-8', "\xe2\x82\xac", "\xe2\x82\xac" ],
+    [ '4-byte UTF-8', "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" ],
+    [ '\u escape', '\u00e9', "\xc3\xa9" ],
+    [ '\u escape of ASCII', '\u004b', 'K' ],
+    [ '3-byte \u escape', '\u20ac', "\xe2\x82\xac" ],
+    [ 'surrogate pair', '\ud83d\ude00', "\xf0\x9f\x98\x80" ],
+);
+
+for my $ch (@CHARS) {
+    my ($what, $json, $decoded) = @$ch;
+
+    for my $n (5, 6, 51, 52) {
+        # ASCII keys differ in their first character from one length to
+        # the next, so that none is a substring of another's log line
+        my $raw = $what eq 'ASCII' ? "L$n" . ('k' x ($n - length "L$n"))
+                                   : $json x $n;
+        (my $value = $raw) =~ s/\Q$json\E/$decoded/g;
+        $t->secret($value, $raw);
+
+        my %c = (name => "write_key of $n characters, $what",
+                 body => post(properties => props(write_key => qq("$raw"))));
+
+        if ($n == 6 || $n == 51) {
+            $c{ok} = 1;
+        } else {
+            $c{message} = $TOO_SHORT_OR_LONG;
+        }
+
+        check(\%c);
+    }
+}
+
+{
+    my $six = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" . '\u00e9\ud83d\ude00';
+    $t->secret($six, "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc3\xa9"
+                     . "\xf0\x9f\x98\x80");
+    check({ name => 'write_key of 6 characters of every width',
+            body => post(properties => props(write_key => qq("$six"))),
+            ok => 1 });
+
+    my $five = "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" . '\u00e9\ud83d\ude00';
+    check({ name => 'write_key of 5 characters of several widths',
+            body => post(properties => props(write_key => qq("$five"))),
+            message => $TOO_SHORT_OR_LONG });
+
+    check({ name => 'empty write_key',
+            body => post(properties => props(write_key => '""')),
+            message => $TOO_SHORT_OR_LONG });
+
+    my $escapes = '\t\n\"\\\\/\r';    # 6 characters after decoding
+    $t->secret("\t\n\"\\/\r");
+    check({ name => 'write_key of 6 short escapes',
+            body => post(properties => props(write_key => qq("$escapes"))),
+            ok => 1 });
+}
+
+
+# --- required members on POST ----------------------------------------------
+
+my @MISSING = (
+    [ 'destination', post(destination => undef), 'destination is required' ],
+    [ 'filters', post(filters => undef), 'filters is required' ],
+    [ 'filters.email_events', post(filters => '{}'),
+      'filters.email_events is required' ],
+    [ 'properties', post(properties => undef), 'properties is required' ],
+    [ 'properties.write_key', post(properties => props(write_key => undef)),
+      'properties.write_key is required' ],
+    [ 'properties.destination_region',
+      post(properties => props(destination_region => undef)),
+      'properties.destination_region is required' ],
+    [ 'everything', '{}',
+      'destination is required, filters is required, properties is required' ],
+    [ 'everything but a label', '{"label":"only"}',
+      'destination is required, filters is required, properties is required' ],
+    [ 'both properties', post(properties => '{}'),
+      'properties.write_key is required, '
+      . 'properties.destination_region is required' ],
+    [ 'one of each level',
+      obj(filters => '{"other":1}', properties => qq({"write_key":"$WK"})),
+      'destination is required, filters.email_events is required, '
+      . 'properties.destination_region is required' ],
+    [ 'members only under an unknown one',
+      obj(x => post()),
+      'destination is required, filters is required, properties is required' ],
+);
+
+check({ name => "POST without $_->[0]", body => $_->[1], message => $_->[2] })
+    for @MISSING;
+
+# the message follows SPEC order, not document order
+check({ name => 'failures in reverse document order',
+        body => obj(label => '1',
+                    properties => '{"destination_region":"XX"}',
+                    filters => events('"nope"'),
+                    destination => '"y"'),
+        message => 'destination must be Segment, '
+                   . 'filters.email_events[0] is not a valid email event, '
+                   . 'properties.write_key is required, '
+                   . 'properties.destination_region must be EU or US, '
+                   . 'label must be a string' });
+
+check({ name => 'every member wrong at once',
+        body => obj(destination => 'null', filters => events('null', '"x"'),
+                    properties => props(write_key => '"Zq3%~"',
+                                        destination_region => '"eu"'),
+                    label => 'false'),
+        message => 'destination must be Segment, '
+                   . 'filters.email_events[0] is not a valid email event, '
+                   . 'filters.email_events[1] is not a valid email event, '
+                   . "$TOO_SHORT_OR_LONG, "
+                   . 'properties.destination_region must be EU or US, '
+                   . 'label must be a string' });
+$t->secret('Zq3%~');
+
+
+# --- types and nulls -------------------------------------------------------
+
+# [ member, message, wrong values, how to place a value in a POST body ]
+my @TYPES = (
+    [ 'destination', 'destination must be Segment',
+      [ '1', '1.5', 'true', 'false', 'null', '[]', '["Segment"]', '{}',
+        '{"destination":"Segment"}' ],
+      sub { post(destination => $_[0]) } ],
+    [ 'filters', 'filters must be an object',
+      [ '"open"', '1', 'true', 'null', '[]', '[{"email_events":["open"]}]' ],
+      sub { post(filters => $_[0]) } ],
+    [ 'filters.email_events', 'filters.email_events must be an array',
+      [ '"open"', '1', 'false', 'null', '{}', '{"0":"open"}' ],
+      sub { post(filters => qq({"email_events":$_[0]})) } ],
+    [ 'filters.email_events[0]',
+      'filters.email_events[0] is not a valid email event',
+      [ '1', 'true', 'null', '[]', '["open"]', '{}', '{"open":1}' ],
+      sub { post(filters => events($_[0])) } ],
+    [ 'properties', 'properties must be an object',
+      [ '"x"', '1', 'true', 'null', '[]', '[' . props() . ']' ],
+      sub { post(properties => $_[0]) } ],
+    [ 'properties.write_key', 'properties.write_key must be a string',
+      [ '1234567', '-1', 'true', 'null', '[]', qq(["$WK"]), '{}' ],
+      sub { post(properties => props(write_key => $_[0])) } ],
+    [ 'properties.destination_region',
+      'properties.destination_region must be EU or US',
+      [ '1', 'true', 'null', '[]', '["EU"]', '{}', '{"EU":"US"}' ],
+      sub { post(properties => props(destination_region => $_[0])) } ],
+    [ 'label', 'label must be a string',
+      [ '1', '0.5', 'true', 'false', 'null', '[]', '["x"]', '{}' ],
+      sub { post(label => $_[0]) } ],
+);
+
+for my $type (@TYPES) {
+    my ($member, $message, $values, $place) = @$type;
+    check({ name => "POST $member = $_", body => $place->($_),
+            message => $message })
+        for @$values;
+}
+
+# a wrong container hides what it would hold
+check({ name => 'filters an array: email_events not looked for',
+        body => post(filters => '[]', properties => '"p"'),
+        message => 'filters must be an object, properties must be an object' });
+
+check({ name => 'labels of any string pass',
+        body => post(label => '"caf\u00e9 \"x\" \\\\ \ud83d\ude00 '
+                              . "\xe2\x98\x83\""), ok => 1 });
+
+
+# --- unknown members pass by default ---------------------------------------
+
+check({ name => 'unknown members at every level',
+        body => obj(id => '"x"', destination => '"Segment"',
+                    filters => '{"email_events":["open"],"extra":[1,{}]}',
+                    properties => qq({"region":"EU","write_key":"$WK",)
+                                  . '"destination_region":"US","x":null}',
+                    label => '"l"', user_id => '12', nested => '{"a":{"b":[]}}'),
+        ok => 1 });
+
+check({ name => 'known names under an unknown member are not checked',
+        body => post(extra => [ x => '{"destination":1,"label":null,'
+                                    . '"filters":"f","properties":[]}' ]),
+        ok => 1 });
+
+check({ name => 'member names differing only in case are distinct',
+        body => post(extra => [ Label => '1', DESTINATION => 'null' ]),
+        ok => 1 });
+
+
+# --- duplicates ------------------------------------------------------------
+
+{
+    my $b = post(label => '"a"', extra => [ label => '"b"' ]);
+    check({ name => 'duplicate top-level member', body => $b,
+            message => dup('label', $b, '"label"') });
+
+    $b = obj(destination => '"Segment"', destination => '"Segment"');
+    check({ name => 'duplicate destination, same value', body => $b,
+            message => dup('destination', $b, '"destination"') });
+
+    $b = post(filters => '{"email_events":["open"],"email_events":[]}');
+    check({ name => 'duplicate member in filters', body => $b,
+            message => dup('email_events', $b, '"email_events"') });
+
+    $t->secret('other-write-key-123');
+    $b = post(properties => qq({"write_key":"$WK","destination_region":"US",)
+                            . '"write_key":"other-write-key-123"}');
+    check({ name => 'duplicate write_key', body => $b,
+            message => dup('write_key', $b, '"write_key"') });
+
+    $b = post(label => '"a"', extra => [ 'l\u0061bel' => '"b"' ]);
+    check({ name => 'duplicate after escape decoding', body => $b,
+            message => dup('label', $b, '"l\u0061bel"') });
+
+    $b = post(extra => [ x => '{"a":1,"b":2,"a":3}' ]);
+    check({ name => 'duplicate inside an unknown member', body => $b,
+            message => dup('a', $b, '"a"') });
+
+    $b = post(extra => [ x => '[{"a":1},{"a":1,"a":2}]' ]);
+    check({ name => 'duplicate in an object inside an array', body => $b,
+            message => dup('a', $b, '"a"') });
+
+    $b = post(extra => [ (map { ("m$_" => $_) } 1 .. 40), m17 => 0 ]);
+    check({ name => 'duplicate among 40 members', body => $b,
+            message => dup('m17', $b, '"m17"') });
+
+    $b = post(label => '"a"', extra => [ 'lab\u0065l' => 'null',
+                                         x => 1 ]);
+    check({ name => 'duplicate whose value is also wrong', body => $b,
+            message => dup('label', $b, '"lab\u0065l"') });
+
+    my $long = 'n' x 100;
+    $b = post(extra => [ $long => 1, $long => 2 ]);
+    check({ name => 'long duplicate name cut at 64 bytes', body => $b,
+            message => 'request body has duplicate member "' . ('n' x 64)
+                       . '..." at byte ' . after_last($b, qq("$long")) });
+
+    my $snowmen = "\xe2\x98\x83" x 30;
+    $b = post(extra => [ $snowmen => 1, $snowmen => 2 ]);
+    check({ name => 'long multi-byte duplicate name cut on a character',
+            body => $b,
+            message => 'request body has duplicate member "'
+                       . ("\xe2\x98\x83" x 21) . '..." at byte '
+                       . after_last($b, qq("$snowmen")) });
+
+    $b = post(extra => [ 'a\"b' => 1, 'a\u0022b' => 2 ]);
+    check({ name => 'duplicate name with a quote in it', body => $b,
+            message => dup('a"b', $b, '"a\u0022b"') });
+
+    check({ name => 'same name in different objects is no duplicate',
+            body => post(label => '"x"',
+                         extra => [ x => '{"label":"y","x":{"label":1}}',
+                                    y => '[{"a":1},{"a":1}]' ]),
+            ok => 1 });
+
+    check({ name => '1000 distinct members',
+            body => post(extra => [ map { ("k$_" => $_) } 1 .. 1000 ]),
+            ok => 1 });
+}
+
+
+# --- nesting ---------------------------------------------------------------
+
+{
+    # the top-level object is one level, jansson allows 2048
+    my $prefix = post(extra => [ x => '' ]);
+    $prefix =~ s/\}$//;
+
+    for my $d (2047, 2048, 10000) {
+        my $b = $prefix . ('[' x $d) . (']' x $d) . '}';
+        my %c = (name => "$d levels of [ in an unknown member", body => $b);
+        if ($d < 2048) {
+            $c{ok} = 1;
+        } else {
+            $c{message} = invalid_at(length($prefix) + 2048);
+        }
+        check(\%c);
+    }
+
+    my $b = $prefix . ('{"a":' x 10000) . '1' . ('}' x 10000) . '}';
+    check({ name => '10000 levels of objects in an unknown member', body => $b,
+            message => invalid_at(length($prefix) + 5 * 2047 + 1) });
+
+    # a scalar counts as a level of its own
+    $b = $prefix . ('[' x 2046) . '"s"' . (']' x 2046) . '}';
+    check({ name => 'a string at level 2048', body => $b, ok => 1 });
+
+    $b = $prefix . ('[' x 2047) . '"s"' . (']' x 2047) . '}';
+    check({ name => 'a string at level 2049', body => $b,
+            message => invalid_at(length($prefix) + 2047 + 3) });
+
+    $b = $prefix . ('[' x 2047) . '12' . (']' x 2047) . '}';
+    check({ name => 'a number at level 2049', body => $b,
+            message => invalid_at(length($prefix) + 2047 + 2) });
+
+    $b = '[' x 10000;
+    check({ name => '10000 unclosed [ at the top', body => $b,
+            message => invalid_at(2049) });
+}
+
+
+# --- not JSON --------------------------------------------------------------
+
+my @SYNTAX = (
+    # bad UTF-8 inside strings: at the first byte of the bad sequence
+    [ 'a lone 0xff in the label', qq({"label":"a\xffb"}), 11 ],
+    [ 'a truncated 2-byte character', qq({"label":"a\xc3"}), 11 ],
+    [ 'an overlong encoding', qq({"label":"a\xc0\xafb"}), 11 ],
+    [ 'an encoded surrogate', qq({"label":"\xed\xa0\x80"}), 10 ],
+    [ 'a code point above U+10FFFF', qq({"label":"\xf4\x90\x80\x80"}), 10 ],
+    [ 'a continuation byte alone', qq({"label":"\x80"}), 10 ],
+    [ 'Latin-1 text', qq({"label":"caf\xe9"}), 13 ],
+    [ 'bad UTF-8 in a member name', qq({"l\xffabel":"x"}), 3 ],
+    [ 'bad UTF-8 in the write_key', post(properties => qq({"write_key":"abc)
+      . qq(\xfe\xfe\xfe"})),
+      length(post(properties => '{"write_key":"abc')) - 1 ],
+    [ 'a byte after the object', qq({"label":"x"}\xff), 13 ],
+    # strings jansson refuses when it decodes them
+    [ '\u0000 in the label', '{"label":"a\u0000b"}', 19 ],
+    [ '\u0000 in a member name', '{"a\u0000":1}', 10 ],
+    [ 'a lone high surrogate', '{"label":"\ud800"}', 17 ],
+    [ 'a lone low surrogate', '{"label":"\udc00"}', 17 ],
+    [ 'a high surrogate then a letter escape', '{"label":"\ud800\u0041"}', 23 ],
+    [ 'a high surrogate then a letter', '{"label":"\ud800x"}', 18 ],
+    [ 'surrogates in reverse order', '{"label":"\ude00\ud83d"}', 23 ],
+    [ 'a control byte in a string', qq({"a":"x\ty"}), 7 ],
+    [ 'a bad escape', '{"a":"\x"}', 8 ],
+    [ 'a bad \u digit', '{"a":"\u12g4"}', 11 ],
+    # documents
+    [ 'a byte order mark', "\xef\xbb\xbf" . post(), 3 ],
+    [ 'trailing bytes', post() . ' x', length(post()) + 2 ],
+    [ 'a second object', post() . '{}', length(post()) + 1 ],
+    [ 'a closing bracket too many', post() . ']', length(post()) + 1 ],
+    [ 'whitespace only', " \r\n\t ", 5 ],
+    [ 'a top-level string', '"x"', 3 ],
+    [ 'a top-level null', 'null', 4 ],
+    [ 'a top-level number', '1', 1 ],
+    [ 'a comment', '/*c*/{}', 1 ],
+    [ 'a trailing comma', '{"a":1,}', 8 ],
+    [ 'single quotes', q({'a':1}), 2 ],
+    [ 'an unquoted name', '{a:1}', 2 ],
+    [ 'an unclosed object', '{"a":1', 6 ],
+    [ 'an unclosed string', '{"a":"b', 7 ],
+    [ 'a cut-off body', substr(post(), 0, 40), 40 ],
+    # numbers
+    [ 'a leading zero', '{"a":01}', 6 ],
+    [ 'a bare fraction', '{"a":.5}', 6 ],
+    [ 'NaN', '{"a":NaN}', 8 ],
+    [ 'True', '{"a":True}', 9 ],
+    [ 'a real out of range', '{"n":1e400}', 10 ],
+    [ 'a negative real out of range', '{"n":-1e400}', 11 ],
+    [ 'just above DBL_MAX', '{"n":1.8e308}', 12 ],
+    [ 'an integer above 2^63-1', '{"n":9223372036854775808}', 24 ],
+    [ 'an integer below -2^63', '{"n":-9223372036854775809}', 25 ],
+    [ 'an integer out of range in a valid body',
+      post(extra => [ n => '99999999999999999999' ]), length(post()) + 24 ],
+);
+
+check({ name => $_->[0], body => $_->[1], message => invalid_at($_->[2]) })
+    for @SYNTAX;
+
+check({ name => 'numbers at the edges of their range',
+        body => post(extra => [ a => '9223372036854775807',
+                                b => '-9223372036854775808',
+                                c => '1.7976931348623157e308',
+                                d => '4.9e-324', e => '1e-400',
+                                f => '-0.0E+0' ]),
+        ok => 1 });
+
+check({ name => 'whitespace around the object',
+        body => " \r\n\t" . post() . "\n\t ", ok => 1 });
+
+check({ name => 'a top-level array', body => '[]',
+        message => 'request body must be a JSON object' });
+check({ name => 'a top-level array of the valid object', body => '[' . post()
+        . ']', message => 'request body must be a JSON object' });
+
+check({ name => 'an empty body', body => '',
+        message => 'request body is empty' });
+check({ name => 'no body at all', body => undef,
+        message => 'request body is empty' });
+
+
+# --- large bodies ----------------------------------------------------------
+
+check({ name => 'a 64 KB label', body => post(label => '"' . ('L' x 65536)
+                                                      . '"'),
+        ok => 1 });
+
+{
+    my $pad = 1024 * 1024 - length(post(label => '""'));
+    my $b = post(label => '"' . ('m' x $pad) . '"');
+    check({ name => 'a 1 MB body', host => 'big.test', body => $b, ok => 1 });
+
+    $b = post(label => '"' . ('m' x ($pad - 1)) . "\xff\"");
+    check({ name => 'a 1 MB body, bad byte at the end', host => 'big.test',
+            body => $b, message => invalid_at(length($b) - 3) });
+
+    $b = post(label => '"' . ('m' x $pad) . '"', properties => undef);
+    check({ name => 'a 1 MB body missing properties', host => 'big.test',
+            body => $b, message => 'properties is required' });
+}
+
+
+# --- PATCH -----------------------------------------------------------------
+
+my @PATCH_OK = (
+    '{}', '{"label":"x"}', '{"filters":{}}', '{"properties":{}}',
+    '{"destination":"Segment"}', '{"filters":{"email_events":[]}}',
+    qq({"properties":{"write_key":"$WK"}}),
+    '{"properties":{"destination_region":"EU"}}',
+    '{"unknown":null}', post(),
+);
+
+check({ name => "PATCH $_", method => 'PATCH', body => $_, ok => 1 })
+    for @PATCH_OK;
+
+my @PATCH_BAD = (
+    [ '{"label":1}', 'label must be a string' ],
+    [ '{"label":null}', 'label must be a string' ],
+    [ '{"filters":[]}', 'filters must be an object' ],
+    [ '{"filters":null}', 'filters must be an object' ],
+    [ '{"filters":{"email_events":"open"}}',
+      'filters.email_events must be an array' ],
+    [ '{"filters":{"email_events":["open","Open"]}}',
+      'filters.email_events[1] is not a valid email event' ],
+    [ '{"properties":"x"}', 'properties must be an object' ],
+    [ '{"properties":{"write_key":12345678}}',
+      'properties.write_key must be a string' ],
+    [ '{"properties":{"write_key":"sh0r~"}}', $TOO_SHORT_OR_LONG ],
+    [ '{"properties":{"destination_region":"eu"}}',
+      'properties.destination_region must be EU or US' ],
+    [ '{"destination":null}', 'destination must be Segment' ],
+    [ '{"destination":"segment","label":[]}',
+      'destination must be Segment, label must be a string' ],
+    [ '[]', 'request body must be a JSON object' ],
+    [ '', 'request body is empty' ],
+    [ '{"label":"a","label":"a"}',
+      'request body has duplicate member "label" at byte 20' ],
+    [ '{"label":"x"', invalid_at(12) ],
+);
+$t->secret('sh0r~');
+
+check({ name => "PATCH $_->[0]", method => 'PATCH', body => $_->[0],
+        message => $_->[1] })
+    for @PATCH_BAD;
+
+is(scalar $t->upstream('eu'), 0, 'the EU upstream saw nothing');
+
+note("$cases body cases");
+cmp_ok($cases, '>=', 80, 'at least 80 body cases');
+
+$t->done_testing;
