@@ -1,0 +1,544 @@
+# The same verdict and the same upstream bytes whatever way the body
+# travels (SPEC 5, 8): in memory, spilled to a temporary file, in a file
+# only, chunked in pieces of 1, 7 and 1000 bytes, written slowly in several
+# TCP writes, behind Expect: 100-continue, with proxy_request_buffering
+# off; client_max_body_size exactly and one byte over.
+
+use strict;
+use warnings;
+
+use Test::More;
+use IO::Select;
+use IO::Socket::INET;
+use Time::HiRes qw(sleep time);
+use SGTest;
+
+my $t = SGTest->new;
+$t->key_file('global.key', "SG.body-transport-global.0123456789abcdef\n");
+
+my $WK = 'wk-transport-Q8mZ3';
+$t->secret($WK);
+
+# an upstream that only listens: whether nginx ever connects to it
+my $sink = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                 Proto => 'tcp', Listen => 16, ReuseAddr => 1)
+    or die "sink: $!";
+my $sink_port = $sink->sockport;
+
+# the body that exactly fills client_max_body_size on small.test
+my $EXACT = post();
+my $LIMIT = length $EXACT;
+
+(my $conf = <<'CONF') =~ s/%%SINK%%/$sink_port/g;
+    upstream sink { server 127.0.0.1:%%SINK%%; }
+
+    sendgrid_api_key_file %%DIR%%/global.key;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name localhost;
+        client_body_buffer_size 2m;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name file.test;
+        client_body_buffer_size 1k;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name fileonly.test;
+        client_body_in_file_only clean;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name stream.test;
+        client_body_buffer_size 1k;
+        proxy_request_buffering off;
+        proxy_http_version 1.1;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name sink.test;
+        proxy_request_buffering off;
+        proxy_http_version 1.1;
+        proxy_read_timeout 5s;
+        sendgrid_upstream_host global sink;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name small.test;
+        client_max_body_size %%LIMIT%%;
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations on;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+CONF
+$conf =~ s/%%LIMIT%%/$LIMIT/g;
+
+$t->start($conf);
+
+my $MOCK_BODY = '{"mock":"upstream"}';
+$t->upstream_response('global', status => 200, body => $MOCK_BODY,
+                      headers => [['Content-Type', 'application/json']]);
+
+my $COLLECTION = '/v3/marketing/integrations';
+my $TOO_LARGE = '{"errors":[{"message":"request body is too large",'
+                . '"field":null}]}';
+
+
+# --- bodies ----------------------------------------------------------------
+
+sub obj {
+    my @kv = @_;
+    my @members;
+    while (my ($k, $v) = splice @kv, 0, 2) {
+        push @members, qq("$k":$v) if defined $v;
+    }
+    return '{' . join(',', @members) . '}';
+}
+
+sub post {
+    my (%o) = @_;
+    my %m = (destination => '"Segment"',
+             filters => '{"email_events":["open","click"]}',
+             properties => qq({"write_key":"$WK","destination_region":"US"}),
+             %o);
+    return obj((map { ($_ => $m{$_}) }
+                qw(destination filters properties label)),
+               @{$o{extra} // []});
+}
+
+sub error_body {
+    my ($message) = @_;
+    (my $m = $message) =~ s/(["\\])/\\$1/g;
+    return qq({"errors":[{"message":"$m","field":"request"}]});
+}
+
+sub invalid_at { "request body is not valid JSON at byte $_[0]" }
+
+# characters of every width and escapes, so that chunk and buffer
+# boundaries fall inside them
+my $MIX = "ab\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" . '\u00e9\ud83d\ude00\"\\\\';
+my $BIG = $MIX x 1551;                  # about 50 KB
+
+my $SHORT_KEY = 'Zq3%~';
+$t->secret($SHORT_KEY);
+
+my @BODIES;
+{
+    my $b;
+
+    push @BODIES, { name => 'small valid', ok => 1,
+                    body => post(label => '"caf\u00e9 ' . "\xe2\x98\x83\"") };
+
+    push @BODIES, { name => '50 KB valid', ok => 1,
+                    body => post(label => qq("$BIG")) };
+
+    push @BODIES, { name => 'small, bad region',
+                    body => post(properties => qq({"write_key":"$WK",)
+                                               . '"destination_region":"eu"}'),
+                    message => 'properties.destination_region must be EU or '
+                               . 'US' };
+
+    push @BODIES, { name => '50 KB, every failure after the label',
+                    body => obj(label => qq("$BIG"), destination => '"x"',
+                                filters => '{"email_events":["open","Open"]}',
+                                properties => qq({"write_key":"$SHORT_KEY",)
+                                              . '"destination_region":"US"}'),
+                    message => 'destination must be Segment, '
+                               . 'filters.email_events[1] is not a valid '
+                               . 'email event, properties.write_key must be '
+                               . 'between 6 and 51 characters' };
+
+    $b = post(label => qq("$BIG\xff"));
+    push @BODIES, { name => '50 KB, bad byte near the end', body => $b,
+                    message => invalid_at(index($b, "\xff")) };
+
+    $b = post(label => qq("$BIG"), extra => [ label => '"x"' ]);
+    push @BODIES, { name => '50 KB, duplicate at the end', body => $b,
+                    message => 'request body has duplicate member "label" at '
+                               . 'byte ' . (length($b) - 5) };
+
+    my $half = $MIX x 700;
+    $b = post(label => qq("$half\\udc00$half"));
+    push @BODIES, { name => '50 KB, lone surrogate in the middle', body => $b,
+                    message => invalid_at(length($b) - 1) };
+
+    $b = substr(post(label => qq("$BIG")), 0, -1);
+    push @BODIES, { name => '50 KB, last byte missing', body => $b,
+                    message => invalid_at(length $b) };
+
+    push @BODIES, { name => 'top-level array', body => '[' . post() . ']',
+                    message => 'request body must be a JSON object' };
+
+    push @BODIES, { name => 'empty', body => '',
+                    message => 'request body is empty' };
+}
+
+
+# --- ways to send ----------------------------------------------------------
+
+sub head {
+    my ($host, %o) = @_;
+    my $h = "POST $COLLECTION HTTP/1.1\r\nHost: $host\r\n"
+            . "Content-Type: application/json\r\nConnection: close\r\n";
+    $h .= "Expect: 100-continue\r\n" if $o{expect};
+    $h .= $o{chunked} ? "Transfer-Encoding: chunked\r\n"
+                      : "Content-Length: $o{length}\r\n";
+    return "$h\r\n";
+}
+
+sub chunk {
+    my ($body, $size) = @_;
+    my $out = '';
+    for (my $i = 0; $i < length $body; $i += $size) {
+        my $part = substr($body, $i, $size);
+        $out .= sprintf("%x\r\n%s\r\n", length $part, $part);
+    }
+    return "${out}0\r\n\r\n";
+}
+
+# bytes cut in n pieces of about the same size, the first one byte long
+sub pieces {
+    my ($bytes, $n) = @_;
+    return ($bytes) if length $bytes < 2;
+    my @p = (substr($bytes, 0, 1));
+    my $rest = substr($bytes, 1);
+    my $size = int(length($rest) / ($n - 1)) + 1;
+    push @p, substr($rest, 0, $size, '') while length $rest;
+    return @p;
+}
+
+# Expect: 100-continue driven by hand: the interim answer, then the body;
+# a final answer instead of the interim one ends the exchange.
+sub expect_continue {
+    my ($host, $body, %o) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
+                                  Proto => 'tcp')
+        or die "connect: $!";
+    binmode $s;
+
+    SGTest::syswrite_all($s, head($host, expect => 1, chunked => $o{chunked},
+                                  length => length $body));
+
+    my $buf = '';
+    local $SIG{ALRM} = sub { die "no interim or final answer\n" };
+    alarm 10;
+    while ($buf !~ /\r\n\r\n/) {
+        sysread($s, $buf, 1, length $buf) or last;
+    }
+    alarm 0;
+
+    my $r;
+
+    if ($buf eq "HTTP/1.1 100 Continue\r\n\r\n") {
+        SGTest::syswrite_all($s, $o{chunked} ? chunk($body, $o{chunked})
+                                             : $body);
+        $r = SGTest::read_response($s);
+        $r->{interim} = 1;
+
+    } else {
+        1 while sysread($s, $buf, 65536, length $buf);
+        $r = SGTest::parse_head(\$buf) or die "no answer";
+        my $len = $r->{headers}{'content-length'}[0] // length $buf;
+        $r->{body} = substr($buf, 0, $len);
+        $r->{raw} .= $r->{body};
+        $r->{interim} = 0;
+    }
+
+    close $s;
+    # the closing checks look for secrets in every response
+    push @{$t->{responses}}, $r->{raw};
+    return $r;
+}
+
+my %TRANSPORTS = (
+    'in memory' => sub {
+        $t->request(POST => $COLLECTION, body => $_[0],
+                    headers => [ 'Content-Type' => 'application/json' ]);
+    },
+    'spilled to a file' => sub {
+        $t->request(POST => $COLLECTION, body => $_[0],
+                    headers => [ Host => 'file.test',
+                                 'Content-Type' => 'application/json' ]);
+    },
+    'in a file only' => sub {
+        $t->request(POST => $COLLECTION, body => $_[0],
+                    headers => [ Host => 'fileonly.test',
+                                 'Content-Type' => 'application/json' ]);
+    },
+    'request buffering off' => sub {
+        $t->request(POST => $COLLECTION, body => $_[0],
+                    headers => [ Host => 'stream.test',
+                                 'Content-Type' => 'application/json' ]);
+    },
+    'slowly, Content-Length' => sub {
+        $t->raw([ head('localhost', length => length $_[0]),
+                  pieces($_[0], 4) ], pause => 0.05);
+    },
+    'slowly, chunked' => sub {
+        my $c = chunk($_[0], 1000);
+        $t->raw([ head('file.test', chunked => 1), pieces($c, 4) ],
+                pause => 0.05);
+    },
+    'slowly, request buffering off' => sub {
+        $t->raw([ head('stream.test', length => length $_[0]),
+                  pieces($_[0], 4) ], pause => 0.05);
+    },
+    'Expect: 100-continue' => sub {
+        expect_continue('localhost', $_[0]);
+    },
+    'Expect: 100-continue, chunked' => sub {
+        expect_continue('file.test', $_[0], chunked => 999);
+    },
+);
+
+for my $size (1, 7, 1000) {
+    $TRANSPORTS{"chunked by $size"} = sub {
+        $t->request(POST => $COLLECTION, body => $_[0], chunked => 1,
+                    chunk_size => $size, http => '1.1',
+                    headers => [ 'Content-Type' => 'application/json' ]);
+    };
+}
+
+for my $size (7, 1000) {
+    $TRANSPORTS{"spilled to a file, chunked by $size"} = sub {
+        $t->request(POST => $COLLECTION, body => $_[0], chunked => 1,
+                    chunk_size => $size, http => '1.1',
+                    headers => [ Host => 'file.test',
+                                 'Content-Type' => 'application/json' ]);
+    };
+}
+
+$TRANSPORTS{'in a file only, chunked by 1000'} = sub {
+    $t->request(POST => $COLLECTION, body => $_[0], chunked => 1,
+                chunk_size => 1000, http => '1.1',
+                headers => [ Host => 'fileonly.test',
+                             'Content-Type' => 'application/json' ]);
+};
+
+$TRANSPORTS{'request buffering off, chunked by 7'} = sub {
+    $t->request(POST => $COLLECTION, body => $_[0], chunked => 1,
+                chunk_size => 7, http => '1.1',
+                headers => [ Host => 'stream.test',
+                             'Content-Type' => 'application/json' ]);
+};
+
+
+# byte comparison that does not print 50 KB on failure
+sub same_bytes {
+    my ($got, $want, $name) = @_;
+    return ok(1, $name) if defined $got && $got eq $want;
+    my $i = 0;
+    $i++ while defined $got && $i < length $got && $i < length $want
+               && substr($got, $i, 1) eq substr($want, $i, 1);
+    ok(0, $name);
+    diag(sprintf "got %s bytes, want %d; first difference at %d",
+         defined $got ? length $got : 'undef', length $want, $i);
+    return 0;
+}
+
+my $cases = 0;
+
+sub verdict {
+    my ($name, $r, $c) = @_;
+    my @seen = $t->upstream('global');
+
+    $cases++;
+
+    if (defined $c->{message}) {
+        is($r->{status}, 400, "$name: 400");
+        same_bytes($r->{body}, error_body($c->{message}), "$name: error body")
+            or diag('got: ' . substr($r->{body} // '', 0, 300));
+        is($r->{headers}{'content-type'}[0], 'application/json',
+           "$name: Content-Type");
+        is(scalar @seen, 0, "$name: nothing upstream");
+        return;
+    }
+
+    is($r->{status}, 200, "$name: forwarded")
+        or diag(substr($r->{body} // '', 0, 300));
+    is($r->{body}, $MOCK_BODY, "$name: the upstream's answer");
+    is(scalar @seen, 1, "$name: one request upstream") or return;
+    same_bytes($seen[0]{body}, $c->{body}, "$name: body byte for byte");
+}
+
+for my $tr (sort keys %TRANSPORTS) {
+    for my $c (@BODIES) {
+        my $r = $TRANSPORTS{$tr}->($c->{body});
+        my $name = "$c->{name}, $tr";
+        verdict($name, $r, $c);
+        is($r->{interim}, 1, "$name: 100 Continue first")
+            if $tr =~ /^Expect/;
+    }
+}
+
+
+# --- nothing reaches an upstream before the whole body is in ---------------
+
+sub sink_connections {
+    my ($wait) = @_;
+    my $n = 0;
+    my $sel = IO::Select->new($sink);
+    while ($sel->can_read($wait)) {
+        my $c = $sink->accept or last;
+        close $c;
+        $n++;
+        $wait = 0;
+    }
+    return $n;
+}
+
+for my $c (grep { defined $_->{message} } @BODIES) {
+    my $name = "request buffering off, $c->{name}, sent slowly";
+    my $r = $t->raw([ head('sink.test', length => length $c->{body}),
+                      pieces($c->{body}, 4) ], pause => 0.05);
+    $cases++;
+    is($r->{status}, 400, "$name: 400");
+    same_bytes($r->{body}, error_body($c->{message}), "$name: error body");
+    is(sink_connections(0.2), 0, "$name: no connection upstream");
+}
+
+{
+    # a valid body: the upstream connection opens only once the body is in
+    my $body = post(label => qq("$BIG"));
+    my $name = 'request buffering off, valid 50 KB body';
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
+                                  Proto => 'tcp')
+        or die "connect: $!";
+    binmode $s;
+
+    SGTest::syswrite_all($s, head('sink.test', length => length $body)
+                             . substr($body, 0, -10));
+    is(sink_connections(0.5), 0,
+       "$name: no upstream connection before the last bytes");
+
+    SGTest::syswrite_all($s, substr($body, -10));
+
+    my $up;
+    $up = $sink->accept if IO::Select->new($sink)->can_read(5);
+    ok($up, "$name: upstream connection once the body is in");
+
+    my $got = '';
+    if ($up) {
+        binmode $up;
+        my $deadline = time + 5;
+        while (time < $deadline) {
+            last if $got =~ /\r\n\r\n/
+                    && $got =~ /Content-Length: (\d+)/i
+                    && length($got) >= index($got, "\r\n\r\n") + 4 + $1;
+            IO::Select->new($up)->can_read(0.5) or next;
+            sysread($up, $got, 65536, length $got) or last;
+        }
+        SGTest::syswrite_all($up, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                  . "Connection: close\r\n\r\n{}");
+        close $up;
+    }
+
+    my ($up_body) = $got =~ /\r\n\r\n(.*)\z/s;
+    same_bytes($up_body, $body, "$name: upstream body byte for byte");
+
+    my $r = SGTest::read_response($s);
+    close $s;
+    push @{$t->{responses}}, $r->{raw};
+    is($r->{status}, 200, "$name: the upstream's answer");
+    $cases++;
+}
+
+
+# --- client_max_body_size --------------------------------------------------
+
+sub too_large {
+    my ($name, $r) = @_;
+    $cases++;
+    is($r->{status}, 413, "$name: 413");
+    is($r->{body}, $TOO_LARGE, "$name: SendGrid-shaped body");
+    is($r->{headers}{'content-type'}[0], 'application/json',
+       "$name: Content-Type");
+    is(scalar $t->upstream('global'), 0, "$name: nothing upstream");
+}
+
+{
+    my @small = (Host => 'small.test', 'Content-Type' => 'application/json');
+    my $over = "$EXACT ";
+    my $bad_over = '{"label":' . ('x' x ($LIMIT - 8));
+
+    my $r = $t->request(POST => $COLLECTION, headers => \@small,
+                        body => $EXACT);
+    verdict('exactly client_max_body_size, Content-Length', $r,
+            { body => $EXACT, ok => 1 });
+
+    $r = $t->request(POST => $COLLECTION, headers => \@small, body => $EXACT,
+                     chunked => 1, chunk_size => 7, http => '1.1');
+    verdict('exactly client_max_body_size, chunked', $r,
+            { body => $EXACT, ok => 1 });
+
+    $r = $t->request(POST => $COLLECTION, headers => \@small, body => $over);
+    too_large('one byte over, Content-Length', $r);
+
+    $r = $t->request(POST => $COLLECTION, headers => \@small, body => $over,
+                     chunked => 1, chunk_size => 7, http => '1.1');
+    too_large('one byte over, chunked', $r);
+
+    $r = $t->request(POST => $COLLECTION, headers => \@small, body => $over,
+                     chunked => 1, chunk_size => 1000, http => '1.1');
+    too_large('one byte over, one chunk', $r);
+
+    $r = $t->request(POST => $COLLECTION, headers => \@small,
+                     body => $bad_over, chunked => 1, chunk_size => 7,
+                     http => '1.1');
+    too_large('one byte over and not JSON, chunked', $r);
+
+    $r = $t->raw([ head('small.test', chunked => 1),
+                   pieces(chunk($over, 10), 4) ], pause => 0.05);
+    too_large('one byte over, chunked, sent slowly', $r);
+
+    $r = expect_continue('small.test', $over);
+    too_large('one byte over, Expect: 100-continue', $r);
+    is($r->{interim}, 0, 'one byte over, Expect: 100-continue: no 100');
+
+    $r = expect_continue('small.test', $EXACT);
+    verdict('exactly client_max_body_size, Expect: 100-continue', $r,
+            { body => $EXACT, ok => 1 });
+}
+
+is(scalar $t->upstream('eu'), 0, 'the EU upstream saw nothing');
+
+note("$cases transport cases");
+cmp_ok($cases, '>=', 80, 'at least 80 transport cases');
+
+$t->done_testing;
