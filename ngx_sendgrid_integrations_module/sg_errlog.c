@@ -1047,7 +1047,8 @@ sg_errlog_measure_names(sg_errlog_t *e)
     sg_text_measure(&e->subuser, &e->redactor, in->subuser, in->subuser_len,
                     SG_ERRLOG_NAME_MAX);
 
-    e->status_len = (size_t) snprintf(e->status, sizeof(e->status), "%d", in->status);
+    e->status_len = (size_t) snprintf(e->status, sizeof(e->status), "%d",
+                                      in->status);
 }
 
 
