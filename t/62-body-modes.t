@@ -1,0 +1,547 @@
+# Content-Type rules, the order of the checks around the body (SPEC 8),
+# sendgrid_strict on and off, and sendgrid_integrations report_only: body
+# rules relaxed and logged once each, routes, headers and keys untouched.
+
+use strict;
+use warnings;
+
+use Test::More;
+use SGTest;
+
+my $t = SGTest->new;
+my $KEY = 'SG.body-modes-global.0123456789abcdef';
+$t->key_file('global.key', "$KEY\n");
+
+my $server = <<'CONF';
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name %%NAME%%;
+        %%EXTRA%%
+
+        location /v3/marketing/integrations {
+            sendgrid_integrations %%MODE%%;
+            proxy_pass http://$sendgrid_upstream_host;
+        }
+    }
+CONF
+
+my $KEYED = 'sendgrid_api_key_file %%DIR%%/global.key;';
+my $conf = '';
+for my $s ([ 'localhost', 'on', $KEYED ],
+           [ 'strict.test', 'on', "$KEYED sendgrid_strict on;" ],
+           [ 'nokey.test', 'on', '' ],
+           [ 'report.test', 'report_only', $KEYED ],
+           [ 'reportstrict.test', 'report_only',
+             "$KEYED sendgrid_strict on;" ],
+           [ 'reportnokey.test', 'report_only', '' ])
+{
+    (my $text = $server) =~ s/%%NAME%%/$s->[0]/;
+    $text =~ s/%%MODE%%/$s->[1]/;
+    $text =~ s/%%EXTRA%%/$s->[2]/;
+    $conf .= $text;
+}
+
+$t->start($conf);
+
+my $MOCK_BODY = '{"mock":"upstream"}';
+$t->upstream_response('global', status => 200, body => $MOCK_BODY,
+                      headers => [['Content-Type', 'application/json']]);
+
+my $C = '/v3/marketing/integrations';
+my $ITEM = "$C/5a1234";
+my $JSON = 'application/json';
+
+my $WK = 'wk-modes-Rt5Vb9';
+my $SHORT_KEY = 'Zq3%~';
+my $CLIENT_KEY = 'SG.client-own-key-modes';
+$t->secret($WK, $SHORT_KEY, $CLIENT_KEY);
+
+my $NOT_FOUND = '{"errors":[{"message":"resource not found","field":null}]}';
+my $NOT_ALLOWED = '{"errors":[{"message":"method not allowed","field":null}]}';
+my $OVERRIDE = '{"errors":[{"message":"method override headers are not '
+             . 'allowed","field":null}]}';
+my $HAS_BODY = '{"errors":[{"message":"this request must not have a body",'
+             . '"field":"request"}]}';
+my $NO_KEY = '{"errors":[{"message":"no API key is configured for the '
+           . 'request\'s region","field":null}]}';
+my $CT_MESSAGE = 'Content-Type must be application/json';
+
+sub unknown_param {
+    return '{"errors":[{"message":"unknown query parameter","parameter":"'
+           . $_[0] . '"}]}';
+}
+
+
+# --- helpers ---------------------------------------------------------------
+
+sub obj {
+    my @kv = @_;
+    my @members;
+    while (my ($k, $v) = splice @kv, 0, 2) {
+        push @members, qq("$k":$v) if defined $v;
+    }
+    return '{' . join(',', @members) . '}';
+}
+
+sub post {
+    my (%o) = @_;
+    my %m = (destination => '"Segment"',
+             filters => '{"email_events":["open"]}',
+             properties => qq({"write_key":"$WK","destination_region":"US"}),
+             %o);
+    return obj((map { ($_ => $m{$_}) }
+                qw(destination filters properties label)),
+               @{$o{extra} // []});
+}
+
+# the message as sg_json escapes it
+sub escape {
+    my ($s) = @_;
+    $s =~ s/(["\\])/\\$1/g;
+    $s =~ s/\n/\\n/g;
+    $s =~ s/\r/\\r/g;
+    $s =~ s/\t/\\t/g;
+    $s =~ s/([\x00-\x1f\x7f])/sprintf('\\u%04x', ord $1)/ge;
+    return $s;
+}
+
+sub error_body {
+    my ($message) = @_;
+    return '{"errors":[{"message":"' . escape($message)
+           . '","field":"request"}]}';
+}
+
+sub invalid_at { "request body is not valid JSON at byte $_[0]" }
+
+my $cases = 0;
+my $lines_seen = 0;
+
+# Lines logged since the last call.
+sub new_log_lines {
+    my @all = $t->sendgrid_log_lines;
+    my @new = @all[$lines_seen .. $#all];
+    $lines_seen = @all;
+    return @new;
+}
+
+# One exchange.  c: name, method, target, host, headers (after Host),
+# content_type (undef: none; default application/json), body, and what
+# is expected: status, response (exact body; undef when forwarded), allow,
+# forwarded, log => [ [status, message, report_only, field], ... ] (field
+# "request" unless given, undef for null).
+sub check {
+    my ($c) = @_;
+    my $name = $c->{name};
+    my $method = $c->{method} // 'POST';
+    my $target = $c->{target} // ($method eq 'PATCH' ? $ITEM : $C);
+
+    my @h;
+    push @h, Host => $c->{host} if $c->{host};
+    my $ct = exists $c->{content_type} ? $c->{content_type} : $JSON;
+    push @h, 'Content-Type' => $ct if defined $ct;
+    push @h, @{$c->{headers} // []};
+
+    $cases++;
+
+    my $r = $t->request($method, $target, headers => \@h, body => $c->{body});
+    my @seen = $t->upstream('global');
+    my @lines = new_log_lines();
+
+    is($r->{status}, $c->{status}, "$name: $c->{status}");
+
+    if ($c->{forwarded}) {
+        is($r->{body}, $MOCK_BODY, "$name: the upstream's answer");
+        if (is(scalar @seen, 1, "$name: one request upstream")) {
+            ok($seen[0]{body} eq ($c->{body} // ''),
+               "$name: body byte for byte");
+            is_deeply([ SGTest::header_values($seen[0], 'Authorization') ],
+                      [ "Bearer $KEY" ], "$name: the gateway's key only");
+        }
+    } else {
+        is($r->{body}, $c->{response}, "$name: body");
+        is($r->{headers}{'content-type'}[0], $JSON, "$name: Content-Type");
+        is(scalar @seen, 0, "$name: nothing upstream");
+    }
+
+    is($r->{headers}{allow}[0], $c->{allow}, "$name: Allow")
+        if $c->{allow};
+
+    my @want = @{$c->{log} // []};
+    is(scalar @lines, scalar @want, "$name: " . scalar(@want)
+                                    . ' line(s) logged')
+        or diag(explain(\@lines));
+
+    for my $i (0 .. $#want) {
+        my ($status, $message, $report, @field) = @{$want[$i]};
+        my $field = @field ? $field[0] : 'request';
+        my $l = $lines[$i] or last;
+        is_deeply([ $l->{source}, $l->{status}, $l->{errors},
+                    $l->{report_only} ? 1 : 0, exists $l->{report_only} ],
+                  [ 'gateway', $status,
+                    [ { field => $field, message => $message } ],
+                    $report ? 1 : 0, $report ? 1 : '' ],
+                  "$name: line $i");
+    }
+}
+
+# a request refused with a body error, on a server that enforces
+sub refused {
+    my ($c, $message) = @_;
+    check({ %$c, status => 400, response => error_body($message),
+            log => [ [ 400, $message ] ] });
+}
+
+sub passes {
+    my ($c) = @_;
+    check({ %$c, status => 200, forwarded => 1 });
+}
+
+
+# --- Content-Type ----------------------------------------------------------
+
+my $VALID = post();
+my $INVALID = post(destination => '"segment"');
+
+passes({ name => "Content-Type $_", content_type => $_, body => $VALID })
+    for ('application/json', 'application/json; charset=utf-8',
+         'APPLICATION/JSON;charset="UTF-8"', 'application/json;charset=utf-8',
+         'Application/Json ; Charset=Utf-8', 'application/json; charset=UTF-8');
+
+for my $ct (undef, '', 'text/plain', 'text/json', 'application/jsonp',
+            'application/json-seq', 'application/problem+json',
+            'application/x-www-form-urlencoded',
+            'multipart/form-data; boundary=x', 'application/json, text/plain',
+            'application/json; charset=latin1',
+            'application/json; charset=iso-8859-1',
+            'application/json; charset=utf-16',
+            'application/json; charset="latin1"')
+{
+    my $what = defined $ct ? "Content-Type '$ct'" : 'no Content-Type';
+    check({ name => $what, content_type => $ct, body => $VALID,
+            status => 415, response => error_body($CT_MESSAGE),
+            log => [ [ 415, $CT_MESSAGE ] ] });
+}
+
+check({ name => 'two Content-Type headers, both JSON', body => $VALID,
+        headers => [ 'Content-Type' => $JSON ],
+        status => 415, response => error_body($CT_MESSAGE),
+        log => [ [ 415, $CT_MESSAGE ] ] });
+
+check({ name => 'two Content-Type headers, JSON and text', body => $VALID,
+        headers => [ 'Content-Type' => 'text/plain' ],
+        status => 415, response => error_body($CT_MESSAGE),
+        log => [ [ 415, $CT_MESSAGE ] ] });
+
+check({ name => 'PATCH with text/plain', method => 'PATCH',
+        content_type => 'text/plain', body => '{}',
+        status => 415, response => error_body($CT_MESSAGE),
+        log => [ [ 415, $CT_MESSAGE ] ] });
+
+check({ name => 'PATCH without Content-Type', method => 'PATCH',
+        content_type => undef, body => '{}',
+        status => 415, response => error_body($CT_MESSAGE),
+        log => [ [ 415, $CT_MESSAGE ] ] });
+
+# not checked where there is no body
+passes({ name => 'GET list with text/plain', method => 'GET',
+         content_type => 'text/plain' });
+passes({ name => 'GET item with a charset', method => 'GET', target => $ITEM,
+         content_type => 'text/html; charset=latin1' });
+passes({ name => 'DELETE with text/plain', method => 'DELETE',
+         target => "$C?ids=a,b", content_type => 'text/plain' });
+passes({ name => 'GET without Content-Type', method => 'GET',
+         content_type => undef });
+
+
+# --- order of the checks ---------------------------------------------------
+
+check({ name => 'bad route beats bad body and Content-Type',
+        target => "$C/", content_type => 'text/plain', body => '{"x":',
+        status => 404, response => $NOT_FOUND,
+        log => [ [ 404, 'resource not found', 0, undef ] ] });
+
+check({ name => 'POST on an item beats a bad body', target => "$C/abc",
+        body => '[', status => 405, response => $NOT_ALLOWED,
+        allow => 'GET, PATCH', log => [ [ 405, 'method not allowed', 0, undef ] ] });
+
+check({ name => 'PUT beats a bad body', method => 'PUT', body => '',
+        status => 405, response => $NOT_ALLOWED,
+        allow => 'GET, POST, DELETE',
+        log => [ [ 405, 'method not allowed', 0, undef ] ] });
+
+check({ name => 'bad query beats bad body and Content-Type',
+        target => "$C?x=1", content_type => 'text/plain', body => '{"x":',
+        status => 400, response => unknown_param('x'),
+        log => [ [ 400, 'unknown query parameter', 0, 'x' ] ] });
+
+check({ name => 'method override beats bad body and Content-Type',
+        headers => [ 'X-HTTP-Method-Override' => 'PATCH' ],
+        content_type => 'text/plain', body => '{"x":',
+        status => 400, response => $OVERRIDE,
+        log => [ [ 400, 'method override headers are not allowed', 0,
+                   undef ] ] });
+
+check({ name => 'bad Content-Type beats bad body',
+        content_type => 'text/plain', body => '{"x":',
+        status => 415, response => error_body($CT_MESSAGE),
+        log => [ [ 415, $CT_MESSAGE ] ] });
+
+check({ name => 'bad Content-Type beats an empty body',
+        content_type => 'text/plain', body => '',
+        status => 415, response => error_body($CT_MESSAGE),
+        log => [ [ 415, $CT_MESSAGE ] ] });
+
+refused({ name => 'bad body beats a missing key', host => 'nokey.test',
+          body => $INVALID }, 'destination must be Segment');
+
+refused({ name => 'empty body beats a missing key', host => 'nokey.test',
+          body => '' }, 'request body is empty');
+
+refused({ name => 'bad JSON beats a missing key', host => 'nokey.test',
+          body => '{"a":1,}' }, invalid_at(8));
+
+check({ name => 'bad Content-Type beats a missing key', host => 'nokey.test',
+        content_type => 'text/plain', body => $VALID,
+        status => 415, response => error_body($CT_MESSAGE),
+        log => [ [ 415, $CT_MESSAGE ] ] });
+
+check({ name => 'valid body, then the missing key', host => 'nokey.test',
+        body => $VALID, status => 500, response => $NO_KEY,
+        log => [ [ 500, "no API key is configured for the request's region",
+                   0, undef ] ]
+      });
+
+
+# --- sendgrid_strict -------------------------------------------------------
+
+# [ what, body, failures with sendgrid_strict on, failures without it
+# (none: forwarded) ]
+my @STRICT = (
+    [ 'an unknown top-level member', post(extra => [ id => '"x"' ]),
+      'id is not allowed' ],
+    [ 'an unknown member in filters',
+      post(filters => '{"email_events":["open"],"x":1}'),
+      'filters.x is not allowed' ],
+    [ 'an unknown member in properties',
+      post(properties => qq({"region":"EU","write_key":"$WK",)
+                         . '"destination_region":"US"}'),
+      'properties.region is not allowed' ],
+    [ 'unknown members everywhere, in document order',
+      obj(zeta => '1', destination => '"Segment"',
+          filters => '{"b":[],"email_events":["open"],"a":{}}',
+          properties => qq({"write_key":"$WK","k":null,)
+                        . '"destination_region":"EU"}',
+          alpha => '"x"', label => '"l"', mid => 'true'),
+      'zeta is not allowed, filters.b is not allowed, '
+      . 'filters.a is not allowed, properties.k is not allowed, '
+      . 'alpha is not allowed, mid is not allowed' ],
+    [ 'unknown members after the schema failures',
+      obj(x => '1', destination => '"y"', filters => '{"z":2}',
+          properties => '{"destination_region":"eu","w":3}'),
+      'destination must be Segment, filters.email_events is required, '
+      . 'properties.write_key is required, '
+      . 'properties.destination_region must be EU or US, x is not allowed, '
+      . 'filters.z is not allowed, properties.w is not allowed',
+      'destination must be Segment, filters.email_events is required, '
+      . 'properties.write_key is required, '
+      . 'properties.destination_region must be EU or US' ],
+    [ 'only the three levels are looked at',
+      post(filters => '{"email_events":[{"foo":1}],"nested":{"a":{"b":1}}}',
+           properties => qq({"write_key":"$WK","destination_region":"US",)
+                         . '"x":{"destination":1,"y":[{"z":0}]}}',
+           extra => [ deep => '{"a":{"b":{"c":[{"d":1}]}}}' ]),
+      'filters.email_events[0] is not a valid email event, '
+      . 'filters.nested is not allowed, properties.x is not allowed, '
+      . 'deep is not allowed',
+      'filters.email_events[0] is not a valid email event' ],
+    [ 'known names at the wrong level',
+      post(filters => '{"email_events":[],"label":"x"}',
+           extra => [ write_key => qq("$WK"), email_events => '[]' ]),
+      'filters.label is not allowed, write_key is not allowed, '
+      . 'email_events is not allowed' ],
+    [ 'a name written with escapes', post(extra => [ '\u00e9t\u00e9' => 1 ]),
+      "\xc3\xa9t\xc3\xa9 is not allowed" ],
+    [ 'a name with a newline and a quote', post(extra => [ 'a\nb\"' => 1 ]),
+      "a\nb\" is not allowed" ],
+    [ 'a name with a control byte', post(extra => [ 'c\u0001' => 1 ]),
+      "c\x01 is not allowed" ],
+    [ 'a long name', post(extra => [ ('u' x 100) => 1 ]),
+      ('u' x 64) . '... is not allowed' ],
+    [ 'an empty name', post(extra => [ '' => 1 ]), ' is not allowed' ],
+    [ 'a known name in another case', post(extra => [ Label => '"x"' ]),
+      'Label is not allowed' ],
+);
+
+for my $s (@STRICT) {
+    my ($what, $body, $strict, $lax) = @$s;
+    refused({ name => "strict: $what", host => 'strict.test', body => $body },
+            $strict);
+    if (defined $lax) {
+        refused({ name => "not strict: $what", body => $body }, $lax);
+    } else {
+        passes({ name => "not strict: $what", body => $body });
+    }
+}
+
+passes({ name => 'strict: a valid body', host => 'strict.test',
+         body => $VALID });
+passes({ name => 'strict: escaped known names', host => 'strict.test',
+         body => '{"d\u0065stination":"Segment","filters":{"email_\u0065vents"'
+                 . qq(:[]},"properties":{"write_key":"$WK",)
+                 . '"destination_region":"EU"},"l\u0061bel":"x"}' });
+passes({ name => 'strict: PATCH {}', host => 'strict.test', method => 'PATCH',
+         body => '{}' });
+refused({ name => 'strict: PATCH with an unknown member',
+          host => 'strict.test', method => 'PATCH',
+          body => '{"x":1,"filters":{"y":2},"label":3}' },
+        'label must be a string, x is not allowed, filters.y is not allowed');
+
+{
+    my $b = post(extra => [ x => '1', x => '2' ]);
+    refused({ name => 'strict: a duplicate unknown member',
+              host => 'strict.test', body => $b },
+            'request body has duplicate member "x" at byte '
+            . (length($b) - 3));
+}
+
+
+# --- report_only: body rules relaxed and logged ----------------------------
+
+my $DUP = post(extra => [ 'l\u0061bel' => '"a"', label => '"b"' ]);
+
+# [ what, request fields, the failures logged: [status, message] ]
+my @RELAXED = (
+    [ 'a schema failure', { body => $INVALID },
+      [ 400, 'destination must be Segment' ] ],
+    [ 'a short write_key',
+      { body => post(properties => qq({"write_key":"$SHORT_KEY",)
+                                    . '"destination_region":"US"}') },
+      [ 400, 'properties.write_key must be between 6 and 51 characters' ] ],
+    [ 'every required member missing', { body => '{}' },
+      [ 400, 'destination is required, filters is required, '
+             . 'properties is required' ] ],
+    [ 'bad JSON', { body => '{"a":1,}' }, [ 400, invalid_at(8) ] ],
+    [ 'bad UTF-8', { body => qq({"label":"a\xffb"}) },
+      [ 400, invalid_at(11) ] ],
+    [ 'a lone surrogate', { body => '{"label":"\ud800"}' },
+      [ 400, invalid_at(17) ] ],
+    [ '10000 levels of nesting',
+      { body => '{"x":' . ('[' x 10000) . (']' x 10000) . '}' },
+      [ 400, invalid_at(5 + 2048) ] ],
+    [ 'a duplicate', { body => $DUP },
+      [ 400, 'request body has duplicate member "label" at byte '
+             . (rindex($DUP, '"label"') + 7) ] ],
+    [ 'a top-level array', { body => '[]' },
+      [ 400, 'request body must be a JSON object' ] ],
+    [ 'an empty body', { body => '' }, [ 400, 'request body is empty' ] ],
+    [ 'no body at all', { body => undef }, [ 400, 'request body is empty' ] ],
+    [ 'no Content-Type', { body => $VALID, content_type => undef },
+      [ 415, $CT_MESSAGE ] ],
+    [ 'text/plain', { body => $VALID, content_type => 'text/plain' },
+      [ 415, $CT_MESSAGE ] ],
+    [ 'charset=latin1',
+      { body => $VALID, content_type => 'application/json; charset=latin1' },
+      [ 415, $CT_MESSAGE ] ],
+    [ 'two Content-Type headers',
+      { body => $VALID, headers => [ 'Content-Type' => $JSON ] },
+      [ 415, $CT_MESSAGE ] ],
+    [ 'text/plain and a bad body',
+      { body => '{"x":', content_type => 'text/plain' },
+      [ 415, $CT_MESSAGE ], [ 400, invalid_at(5) ] ],
+    [ 'no Content-Type and an empty body', { body => '', content_type => undef },
+      [ 415, $CT_MESSAGE ], [ 400, 'request body is empty' ] ],
+    [ 'PATCH with a bad type', { method => 'PATCH', body => '{"label":1}' },
+      [ 400, 'label must be a string' ] ],
+    [ 'PATCH of text', { method => 'PATCH', body => 'label=x',
+                          content_type => 'text/plain' },
+      [ 415, $CT_MESSAGE ], [ 400, invalid_at(5) ] ],
+);
+
+for my $rl (@RELAXED) {
+    my ($what, $req, @failures) = @$rl;
+    check({ name => "report_only: $what", host => 'report.test', %$req,
+            status => 200, forwarded => 1,
+            log => [ map { [ @$_, 1 ] } @failures ] });
+}
+
+check({ name => 'report_only: a valid body', host => 'report.test',
+        body => $VALID, status => 200, forwarded => 1, log => [] });
+
+check({ name => 'report_only: a client Authorization is still replaced',
+        host => 'report.test', body => $INVALID,
+        headers => [ authorization => "Bearer $CLIENT_KEY" ],
+        status => 200, forwarded => 1,
+        log => [ [ 400, 'destination must be Segment', 1 ] ] });
+
+check({ name => 'report_only and strict: unknown members',
+        host => 'reportstrict.test',
+        body => post(extra => [ x => 1 ],
+                     filters => '{"email_events":["open"],"y":2}'),
+        status => 200, forwarded => 1,
+        log => [ [ 400, 'filters.y is not allowed, x is not allowed', 1 ] ] });
+
+# never relaxed: the allowlist, the query, the method override, bodies on
+# GET and DELETE, the key
+check({ name => 'report_only: bad route', host => 'report.test',
+        target => "$C/", body => $INVALID, status => 404,
+        response => $NOT_FOUND, log => [ [ 404, 'resource not found', 0, undef ] ] });
+
+check({ name => 'report_only: POST on an item', host => 'report.test',
+        target => "$C/abc", body => $VALID, status => 405,
+        response => $NOT_ALLOWED, allow => 'GET, PATCH',
+        log => [ [ 405, 'method not allowed', 0, undef ] ] });
+
+check({ name => 'report_only: PUT', host => 'report.test', method => 'PUT',
+        body => $VALID, status => 405, response => $NOT_ALLOWED,
+        allow => 'GET, POST, DELETE',
+        log => [ [ 405, 'method not allowed', 0, undef ] ] });
+
+check({ name => 'report_only: unknown query parameter', host => 'report.test',
+        target => "$C?on_behalf_of=x", body => $VALID, status => 400,
+        response => unknown_param('on_behalf_of'),
+        log => [ [ 400, 'unknown query parameter', 0, 'on_behalf_of' ] ] });
+
+check({ name => 'report_only: method override', host => 'report.test',
+        headers => [ 'X-HTTP-Method' => 'DELETE' ], body => $VALID,
+        status => 400, response => $OVERRIDE,
+        log => [ [ 400, 'method override headers are not allowed', 0,
+                   undef ] ] });
+
+check({ name => 'report_only: method override and a bad body',
+        host => 'report.test', content_type => 'text/plain',
+        headers => [ 'X-Method-Override' => 'GET' ], body => '{',
+        status => 400, response => $OVERRIDE,
+        log => [ [ 400, 'method override headers are not allowed', 0,
+                   undef ] ] });
+
+check({ name => 'report_only: GET with a body', host => 'report.test',
+        method => 'GET', body => $VALID, status => 400,
+        response => $HAS_BODY,
+        log => [ [ 400, 'this request must not have a body' ] ] });
+
+check({ name => 'report_only: DELETE with a body', host => 'report.test',
+        method => 'DELETE', target => "$C?ids=a", body => '{}',
+        status => 400, response => $HAS_BODY,
+        log => [ [ 400, 'this request must not have a body' ] ] });
+
+check({ name => 'report_only: a bad body, then the missing key',
+        host => 'reportnokey.test', body => $INVALID,
+        status => 500, response => $NO_KEY,
+        log => [ [ 400, 'destination must be Segment', 1 ],
+                 [ 500, "no API key is configured for the request's region",
+                   0, undef ]
+               ] });
+
+check({ name => 'report_only: a valid body, then the missing key',
+        host => 'reportnokey.test', body => $VALID,
+        status => 500, response => $NO_KEY,
+        log => [ [ 500, "no API key is configured for the request's region",
+                   0, undef ]
+               ] });
+
+is(scalar $t->upstream('eu'), 0, 'the EU upstream saw nothing');
+
+note("$cases cases");
+cmp_ok($cases, '>=', 80, 'at least 80 cases');
+
+$t->done_testing;
