@@ -480,6 +480,89 @@ for my $c (grep { defined $_->{message} } @BODIES) {
 }
 
 
+# --- keep-alive: what follows a refused body is the next request ------------
+
+sub keepalive {
+    my (@requests) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
+                                  Proto => 'tcp')
+        or die "connect: $!";
+    binmode $s;
+
+    my @r;
+    for my $req (@requests) {
+        SGTest::syswrite_all($s, $req);
+        my $r = SGTest::read_response($s) or last;
+        push @{$t->{responses}}, $r->{raw};
+        push @r, $r;
+    }
+    close $s;
+    return @r;
+}
+
+sub ka_head {
+    my ($method, $target, $host, %o) = @_;
+    my $h = "$method $target HTTP/1.1\r\nHost: $host\r\n";
+    $h .= "Content-Type: $o{type}\r\n" if $o{type};
+    $h .= "Transfer-Encoding: chunked\r\n" if $o{chunked};
+    $h .= "Content-Length: $o{length}\r\n" if defined $o{length};
+    $h .= "Connection: close\r\n" if $o{close};
+    return "$h\r\n";
+}
+
+{
+    my $smuggled = "GET $COLLECTION HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    my $valid = post();
+    my $json = 'application/json';
+
+    # [ what, first request, its status, its body, host of the second ]
+    my @KA = (
+        [ 'a 415 with a request as its body',
+          ka_head(POST => $COLLECTION, 'localhost', type => 'text/plain',
+                  length => length $smuggled) . $smuggled,
+          415, error_body('Content-Type must be application/json') ],
+        [ 'a 404 with a request as its body',
+          ka_head(POST => "$COLLECTION/", 'localhost', type => $json,
+                  length => length $smuggled) . $smuggled,
+          404, '{"errors":[{"message":"resource not found","field":null}]}' ],
+        [ 'a 400 for bad JSON',
+          ka_head(POST => $COLLECTION, 'localhost', type => $json,
+                  length => length "{$smuggled") . "{$smuggled",
+          400, error_body(invalid_at(4)) ],
+        [ 'a 400 for a chunked body',
+          ka_head(POST => $COLLECTION, 'localhost', type => $json,
+                  chunked => 1) . chunk("[$smuggled", 5),
+          400, error_body(invalid_at(4)) ],
+        [ 'a 400 for a body in a file',
+          ka_head(POST => $COLLECTION, 'file.test', type => $json,
+                  length => length $BODIES[4]{body}) . $BODIES[4]{body},
+          400, error_body($BODIES[4]{message}) ],
+    );
+
+    for my $ka (@KA) {
+        my ($what, $first, $status, $body) = @$ka;
+        my $name = "keep-alive after $what";
+
+        my @r = keepalive($first,
+                          ka_head(POST => $COLLECTION, 'localhost',
+                                  type => $json, length => length $valid,
+                                  close => 1) . $valid);
+        $cases++;
+
+        is(scalar @r, 2, "$name: two answers") or next;
+        is($r[0]{status}, $status, "$name: first refused");
+        is($r[0]{body}, $body, "$name: first answer's body");
+        is($r[1]{status}, 200, "$name: second forwarded");
+        my @seen = $t->upstream('global');
+        is(scalar @seen, 1, "$name: one request upstream") or next;
+        is("$seen[0]{method} $seen[0]{target}", "POST $COLLECTION",
+           "$name: the second request");
+        same_bytes($seen[0]{body}, $valid, "$name: its body");
+    }
+}
+
+
 # --- client_max_body_size --------------------------------------------------
 
 sub too_large {
