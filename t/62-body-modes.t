@@ -480,6 +480,41 @@ check({ name => 'report_only and strict: unknown members',
         status => 200, forwarded => 1,
         log => [ [ 400, 'filters.y is not allowed, x is not allowed', 1 ] ] });
 
+# member names that are secrets are redacted in the lines
+{
+    my $SG_NAME = 'SG.unknown-member-token';
+    $t->secret($SG_NAME);
+
+    my $props = qq({"write_key":"$WK","$WK":1,"destination_region":"US"});
+    check({ name => 'report_only and strict: a member named as the write_key',
+            host => 'reportstrict.test', body => post(properties => $props),
+            status => 200, forwarded => 1,
+            log => [ [ 400, 'properties.[REDACTED] is not allowed', 1 ] ] });
+
+    check({ name => 'report_only and strict: that name before the write_key',
+            host => 'reportstrict.test',
+            body => obj($WK => 'true', destination => '"Segment"',
+                        filters => '{"email_events":[]}',
+                        properties => qq({"write_key":"$WK",)
+                                      . '"destination_region":"EU"}'),
+            status => 200, forwarded => 1,
+            log => [ [ 400, '[REDACTED] is not allowed', 1 ] ] });
+
+    check({ name => 'report_only and strict: a member named as an API key',
+            host => 'reportstrict.test',
+            body => post(extra => [ $SG_NAME => 1 ]),
+            status => 200, forwarded => 1,
+            log => [ [ 400, '[REDACTED] is not allowed', 1 ] ] });
+
+    my $b = post(properties => qq({"write_key":"$WK","$WK":1,"$WK":2,)
+                               . '"destination_region":"US"}');
+    check({ name => 'report_only: a duplicate named as the write_key',
+            host => 'report.test', body => $b, status => 200, forwarded => 1,
+            log => [ [ 400, 'request body has duplicate member "[REDACTED]" '
+                            . 'at byte ' . (rindex($b, qq("$WK")) + 2
+                                            + length $WK), 1 ] ] });
+}
+
 # never relaxed: the allowlist, the query, the method override, bodies on
 # GET and DELETE, the key
 check({ name => 'report_only: bad route', host => 'report.test',
