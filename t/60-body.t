@@ -215,6 +215,17 @@ check({ name => 'several bad events, each named',
         message => join(', ', map { "filters.email_events[$_] is not a valid "
                                     . "email event" } 1, 3, 5) });
 
+check({ name => 'elements of nested arrays are not events',
+        body => post(filters => events('[1,2,3]', '"x"', '{"a":"b"}', '"open"',
+                                       '["open"]', '"drop"')),
+        message => join(', ', map { "filters.email_events[$_] is not a valid "
+                                    . "email event" } 0, 1, 2, 4) });
+
+check({ name => '1000 bad events, each named',
+        body => post(filters => events(('1') x 1000)),
+        message => join(', ', map { "filters.email_events[$_] is not a valid "
+                                    . "email event" } 0 .. 999) });
+
 
 # --- write_key length in code points ---------------------------------------
 
@@ -457,6 +468,15 @@ check({ name => 'member names differing only in case are distinct',
     check({ name => 'long duplicate name cut at 64 bytes', body => $b,
             message => 'request body has duplicate member "' . ('n' x 64)
                        . '..." at byte ' . after_last($b, qq("$long")) });
+
+    for my $n (64, 65) {
+        my $name = 'q' x $n;
+        $b = post(extra => [ $name => 1, $name => 2 ]);
+        check({ name => "duplicate name of $n bytes", body => $b,
+                message => 'request body has duplicate member "'
+                           . ('q' x 64) . ($n > 64 ? '...' : '')
+                           . '" at byte ' . after_last($b, qq("$name")) });
+    }
 
     my $snowmen = "\xe2\x98\x83" x 30;
     $b = post(extra => [ $snowmen => 1, $snowmen => 2 ]);

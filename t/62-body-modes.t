@@ -113,6 +113,9 @@ sub error_body {
 
 sub invalid_at { "request body is not valid JSON at byte $_[0]" }
 
+# the longest message in a log line, in escaped bytes (sg_errlog.h)
+my $MESSAGE_MAX = 256;
+
 my $cases = 0;
 my $lines_seen = 0;
 
@@ -175,6 +178,18 @@ sub check {
         my ($status, $message, $report, @field) = @{$want[$i]};
         my $field = @field ? $field[0] : 'request';
         my $l = $lines[$i] or last;
+
+        # a long message is logged cut, with the line marked truncated
+        if (length escape($message) > $MESSAGE_MAX) {
+            my $logged = $l->{errors}[0]{message} // '';
+            my $cut = $logged =~ s/\xe2\x80\xa6\z//;
+            ok($cut && length $logged >= 80
+               && length(escape($logged)) + 3 <= $MESSAGE_MAX
+               && $logged eq substr($message, 0, length $logged)
+               && $l->{truncated}, "$name: line $i, cut")
+                or diag(explain($l));
+            $message = $logged . "\xe2\x80\xa6";
+        }
         is_deeply([ $l->{source}, $l->{status}, $l->{errors},
                     $l->{report_only} ? 1 : 0, exists $l->{report_only} ],
                   [ 'gateway', $status,
@@ -368,6 +383,8 @@ my @STRICT = (
     [ 'a long name', post(extra => [ ('u' x 100) => 1 ]),
       ('u' x 64) . '... is not allowed' ],
     [ 'an empty name', post(extra => [ '' => 1 ]), ' is not allowed' ],
+    [ '500 unknown members', post(extra => [ map { ("x$_" => 1) } 1 .. 500 ]),
+      join(', ', map { "x$_ is not allowed" } 1 .. 500) ],
     [ 'a known name in another case', post(extra => [ Label => '"x"' ]),
       'Label is not allowed' ],
 );
