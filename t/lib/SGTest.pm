@@ -133,8 +133,8 @@ sub mock {
 }
 
 sub wait_port {
-    my ($port) = @_;
-    for (1 .. 100) {
+    my ($port, $seconds) = @_;
+    for (1 .. ($seconds // 10) * 20) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
         if ($s) { close $s; return 1; }
         sleep 0.05;
@@ -276,8 +276,10 @@ sub start {
     system($self->{binary}, '-p', "$self->{dir}/", '-c',
            "$self->{dir}/nginx.conf") == 0 or die "nginx did not start";
 
-    wait_port($self->{port}) or die "nginx does not listen";
+    # stopped at the end whatever happens next
     $self->{started} = 1;
+
+    wait_port($self->{port}, 20) or die "nginx does not listen";
     return $self;
 }
 
@@ -324,6 +326,9 @@ sub DESTROY {
     local $?;
     $self->stop;
 }
+
+# an interrupted test still stops what it started
+$SIG{INT} = $SIG{TERM} = sub { exit 1 };
 
 # Sends raw bytes (or a list of parts, sent with pauses) and reads one
 # response: { status, reason, headers => { lc name => [values] },
