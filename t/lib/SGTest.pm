@@ -276,7 +276,7 @@ sub start {
     local $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/logs/sanitizer:"
         . "print_stacktrace=1:suppressions=$TOP/t/ubsan.supp";
 
-    my $out = `$self->{binary} -p $self->{dir}/ -c $self->{dir}/nginx.conf 2>&1 </dev/null`;
+    $out = `$self->{binary} -p $self->{dir}/ -c $self->{dir}/nginx.conf 2>&1 </dev/null`;
     die "nginx did not start: $out" if $?;
 
     # stopped at the end whatever happens next
