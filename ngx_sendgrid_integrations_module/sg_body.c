@@ -235,6 +235,7 @@ static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
 static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type);
 static int sg_body_verdict(sg_body_t *v);
 static int sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead);
+static int sg_body_special(const unsigned char *p);
 static size_t sg_body_utf8_whole(const unsigned char *p,
     const unsigned char *end);
 static int sg_body_fail(sg_body_t *v, size_t pos);
@@ -583,13 +584,18 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
             q = p;
 
             if (!v->after_hi) {
-                while (p < end) {
-                    if (sg_body_plain[*p]) {
-                        p++;
-                        continue;
+                for ( ;; ) {
+                    while (end - p >= 8 && !sg_body_special(p)) {
+                        p += 8;
                     }
 
-                    if (*p >= 0x80 && (n = sg_body_utf8_whole(p, end)) != 0) {
+                    while (p < end && sg_body_plain[*p]) {
+                        p++;
+                    }
+
+                    if (p < end && *p >= 0x80
+                        && (n = sg_body_utf8_whole(p, end)) != 0)
+                    {
                         p += n;
                         continue;
                     }
@@ -597,15 +603,8 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
                     break;
                 }
 
-                if (v->sink && p != q) {
-                    if (v->arena.size - v->arena.len < (size_t) (p - q)
-                        && sg_body_grow(&v->arena, p - q) != 0)
-                    {
-                        return sg_body_nomem(v);
-                    }
-
-                    memcpy(v->arena.data + v->arena.len, q, p - q);
-                    v->arena.len += p - q;
+                if (v->sink && sg_body_add(&v->arena, q, p - q) != 0) {
+                    return sg_body_nomem(v);
                 }
 
                 if (p == end) {
@@ -1839,6 +1838,31 @@ sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead)
 }
 
 
+/*
+ * Whether any of the 8 bytes at p needs a look inside a string: '"',
+ * '\\', a control byte or a byte of a multi-byte character.  The tests
+ * for a zero byte (x - 0x01) & ~x & 0x80 and for a byte below 0x20 may
+ * flag wrong bytes above a true hit, never a word with none.
+ */
+static int
+sg_body_special(const unsigned char *p)
+{
+    uint64_t  w, q, b;
+
+    memcpy(&w, p, 8);
+
+    q = w ^ 0x2222222222222222ULL;
+    b = w ^ 0x5c5c5c5c5c5c5c5cULL;
+
+    return (((q - 0x0101010101010101ULL) & ~q)
+            | ((b - 0x0101010101010101ULL) & ~b)
+            | ((w - 0x2020202020202020ULL) & ~w)
+            | w)
+           & 0x8080808080808080ULL
+           ? 1 : 0;
+}
+
+
 /* The length of the well-formed character wholly at p, else 0. */
 static size_t
 sg_body_utf8_whole(const unsigned char *p, const unsigned char *end)
@@ -1887,8 +1911,8 @@ sg_body_utf8_whole(const unsigned char *p, const unsigned char *end)
 static int
 sg_body_fail(sg_body_t *v, size_t pos)
 {
-    char  text[sizeof("request body is not valid JSON at byte ") + 20];
     int   n;
+    char  text[sizeof("request body is not valid JSON at byte ") + 20];
 
     n = snprintf(text, sizeof(text),
                  "request body is not valid JSON at byte %zu",

@@ -349,8 +349,8 @@ test_types(void)
         "{\"a\":\"Segment\"}"
     };
 
-    size_t  i;
     char    name[64], body[512];
+    size_t  i;
 
     for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
         snprintf(name, sizeof(name), "destination %s", wrong[i]);
@@ -445,8 +445,8 @@ test_events(void)
         "spamreport", "machine_opened"
     };
 
-    size_t  i;
     char    name[64], list[64];
+    size_t  i;
 
     for (i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
         snprintf(name, sizeof(name), "event %s", events[i]);
@@ -546,8 +546,8 @@ test_write_key(void)
         { "\\/", 52, 0 },
     };
 
-    size_t                i, len;
     char                 *key, name[64];
+    size_t                i, len;
     sg_body_t            *v;
     const unsigned char  *wk;
 
@@ -1031,8 +1031,8 @@ test_utf8(void)
         "\xff"
     };
 
-    size_t  i;
     char    name[64], body[64];
+    size_t  i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(name, sizeof(name), "invalid UTF-8 %zu in a string", i);
