@@ -181,6 +181,8 @@ check_line(const char *line, size_t len, const sg_errlog_input_t *in,
 
     json_array_foreach(errors, i, item) {
         assert(json_object_size(item) == 2);
+        assert(strcmp(json_object_iter_key(json_object_iter(item)), "field")
+               == 0);
         assert(json_is_string(json_object_get(item, "field"))
                || json_is_null(json_object_get(item, "field")));
         assert(json_is_string(json_object_get(item, "message")));
