@@ -253,8 +253,7 @@ sub test_config {
         . "suppressions=$TOP/t/ubsan.supp";
     # nginx -t exits without freeing its configuration, by design
     local $ENV{ASAN_OPTIONS} = "detect_leaks=0";
-    my $out = `$self->{binary} -t -p $self->{dir}/ -c $conf 2>&1`;
-    my $rc = $? >> 8;
+    my ($rc, $out) = $self->run_nginx('-t', '-c', $conf);
     push @{$self->{sanitizer}}, $out
         if $out =~ /runtime error:|AddressSanitizer|LeakSanitizer/;
     return ($rc, $out);
@@ -276,14 +275,34 @@ sub start {
     local $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/logs/sanitizer:"
         . "print_stacktrace=1:suppressions=$TOP/t/ubsan.supp";
 
-    $out = `$self->{binary} -p $self->{dir}/ -c $self->{dir}/nginx.conf 2>&1 </dev/null`;
-    die "nginx did not start: $out" if $?;
+    ($rc, $out) = $self->run_nginx('-c', "$self->{dir}/nginx.conf");
+    die "nginx did not start: $out" if $rc;
 
     # stopped at the end whatever happens next
     $self->{started} = 1;
 
     wait_port($self->{port}, 20) or die "nginx does not listen";
     return $self;
+}
+
+# Runs the nginx binary with the prefix and args; returns (exit code,
+# output).  The output goes through a file, not a pipe: a helper process
+# that outlives nginx (the sanitizers' symbolizer) must not hold our end.
+sub run_nginx {
+    my ($self, @args) = @_;
+    my $file = "$self->{dir}/nginx.out";
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $file;
+        open STDERR, '>&', \*STDOUT;
+        exec($self->{binary}, '-p', "$self->{dir}/", @args) or exit 127;
+    }
+
+    waitpid($pid, 0);
+    return ($? >> 8, slurp($file));
 }
 
 sub nginx_pid {
@@ -296,8 +315,9 @@ sub nginx_pid {
 
 sub reload {
     my ($self) = @_;
-    my $out = `$self->{binary} -p $self->{dir}/ -c $self->{dir}/nginx.conf -s reload 2>&1`;
-    die "reload failed: $out" if $?;
+    my ($rc, $out) = $self->run_nginx('-c', "$self->{dir}/nginx.conf",
+                                      '-s', 'reload');
+    die "reload failed: $out" if $rc;
 }
 
 sub stop {
