@@ -269,7 +269,8 @@ ngx_http_sendgrid_operation_variable(ngx_http_request_t *r,
 static void
 ngx_http_sendgrid_set_value(ngx_http_variable_value_t *v, ngx_str_t *s)
 {
-    v->data = s->data;
+    /* never a NULL pointer, even when empty: log formats copy it */
+    v->data = s->len ? s->data : (u_char *) "";
     v->len = s->len;
     v->valid = 1;
     v->no_cacheable = 0;
