@@ -273,8 +273,13 @@ sub sendgrid_shaped {
                      $_->{message} ] } @{$body->{errors}} ];
 }
 
+# the write_key of the requests, which no log may show
+my $write_key = 'wk_errlog_7c1d2e';
+$t->secret($write_key);
+
 my $create = '{"destination":"Segment","filters":{"email_events":["open"]},'
-           . '"properties":{"write_key":"a123456","destination_region":"US"}}';
+           . '"properties":{"write_key":"' . $write_key
+           . '","destination_region":"US"}}';
 my $coll = '/v3/marketing/integrations';
 my $item = '/v3/marketing/integrations/5a1234';
 
