@@ -22,6 +22,7 @@ static void ngx_http_sendgrid_start_inspection(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
 static void ngx_http_sendgrid_inspect(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_http_sendgrid_log_handler(ngx_http_request_t *r);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -31,6 +32,22 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 ngx_int_t
 ngx_http_sendgrid_filter_init(ngx_conf_t *cf)
 {
+    ngx_array_t                *log;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    log = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
+
+    if (ngx_array_push(log) == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* first in the log phase, so $sendgrid_error is complete for access_log */
+    h = log->elts;
+    ngx_memmove(&h[1], &h[0], (log->nelts - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_sendgrid_log_handler;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_sendgrid_header_filter;
 
@@ -414,4 +431,22 @@ ngx_http_sendgrid_inspect(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
             return;
         }
     }
+}
+
+
+/* an error body that never reached its end (a closed connection) */
+static ngx_int_t
+ngx_http_sendgrid_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_sendgrid_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
+
+    if (ctx && ctx->inspect) {
+        ngx_http_sendgrid_log_error(r, ctx, r->headers_out.status, ctx->copy,
+                                    ctx->copied, NGX_HTTP_SENDGRID_BODY_CUT);
+        ctx->inspect = 0;
+    }
+
+    return NGX_OK;
 }

@@ -972,6 +972,41 @@ sg_fold_space(unsigned char *p, size_t n)
 }
 
 
+/*
+ * The length of the text at p without any tail that is the beginning of a
+ * secret: a body cut short may end inside one, which redaction, matching
+ * whole secrets only, would let show.
+ */
+static size_t
+sg_drop_secret_start(const sg_redactor_t *r, const unsigned char *p,
+    size_t len)
+{
+    size_t  i, k, was;
+
+    do {
+        was = len;
+
+        for (i = 0; i < r->nsecrets; i++) {
+            if (r->secrets[i].len == 0) {
+                continue;
+            }
+
+            k = (r->secrets[i].len > len) ? len : r->secrets[i].len - 1;
+
+            for ( /* void */ ; k > 0; k--) {
+                if (memcmp(p + len - k, r->secrets[i].data, k) == 0) {
+                    len -= k;
+                    break;
+                }
+            }
+        }
+
+    } while (len != was);
+
+    return len;
+}
+
+
 /* Adds the one entry that describes a body in no known shape. */
 static int
 sg_errlog_add_excerpt(sg_errlog_t *e)
@@ -988,6 +1023,10 @@ sg_errlog_add_excerpt(sg_errlog_t *e)
 
     } else {
         len = sg_strip_tags(e->excerpt, e->text, e->text_len);
+    }
+
+    if (e->truncated) {
+        len = sg_drop_secret_start(&e->redactor, e->excerpt, len);
     }
 
     len = sg_fold_space(e->excerpt, len);

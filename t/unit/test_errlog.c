@@ -460,6 +460,10 @@ test_cut_bodies(void)
 {
     sg_errlog_input_t  in;
 
+    static const sg_secret_t  cut_secret = {
+        (const unsigned char *) "other-key-0123456789", 20
+    };
+
     in = upstream(400, "{\"errors\":[{\"field\":\"name\",\"message\":\"is re");
     in.body_cut = 1;
 
@@ -468,6 +472,24 @@ test_cut_bodies(void)
            "\\\":\\\"name\\\",\\\"message\\\":\\\"is re\"}],"
            "\"truncated\":true}",
            "JSON cut at the limit: excerpt, truncated");
+
+    in = upstream(502, "<p>bad key other-key-01234");
+    in.body_cut = 1;
+    in.secrets = &cut_secret;
+    in.nsecrets = 1;
+
+    is_str(line_of(&in),
+           "{\"source\":\"upstream\",\"status\":502,\"operation\":\"create\","
+           "\"region\":\"global\",\"subuser\":\"acme\",\"errors\":["
+           "{\"field\":null,\"message\":\"bad key\"}],\"truncated\":true}",
+           "a body cut inside a secret shows none of it");
+
+    in = upstream(502, "<p>bad key other-key-01234");
+    in.secrets = &cut_secret;
+    in.nsecrets = 1;
+
+    ok(strstr(line_of(&in), "other-key-01234") != NULL,
+       "a whole body keeps a text that merely starts like a secret");
 
     in = upstream(400, "{\"errors\":[\"whole\"]}");
     in.body_cut = 1;
