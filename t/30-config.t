@@ -66,7 +66,10 @@ sub fails_with {
     my ($rc, $out) = $t->test_config($http);
 
     isnt($rc, 0, "$what: nginx -t fails");
-    like($out, qr/\[emerg\] \d+#\d+: \Q$message\E in \Q$conf\E:\d+\n/,
+    # Debian's nginx logs to stderr before the configuration is read
+    # ("[emerg] pid#tid: ..."), a build with a default log file says
+    # "nginx: [emerg] ..."
+    like($out, qr/\[emerg\] (?:\d+#\d+: )?\Q$message\E in \Q$conf\E:\d+\n/,
          "$what: $message")
         or diag $out;
     like($out, qr/configuration file \Q$conf\E test failed/,
