@@ -274,7 +274,8 @@ sub start {
         . "detect_leaks=1:abort_on_error=1";
     local $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/logs/sanitizer:"
         . "print_stacktrace=1:suppressions=$TOP/t/ubsan.supp";
-    local $ENV{LSAN_OPTIONS} = "suppressions=$TOP/t/lsan.supp";
+    local $ENV{LSAN_OPTIONS} = "suppressions=$TOP/t/lsan.supp:"
+        . "print_suppressions=0";
 
     ($rc, $out) = $self->run_nginx('-c', "$self->{dir}/nginx.conf");
     die "nginx did not start: $out" if $rc;
