@@ -69,12 +69,14 @@ fuzz-run: fuzz
 	@set -e; for f in $(FUZZ_BINS); do \
 	    name=$$(basename $$f); \
 	    scratch=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$scratch; \
+	    dict=fuzz/$${name#fuzz_}.dict; \
+	    [ -f $$dict ] && dict=-dict=$$dict || dict=; \
 	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $$f $$dict -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	        -artifact_prefix=$(BUILD)/fuzz/$$name- \
 	        $$scratch fuzz/corpus/$$name 2>$(BUILD)/fuzz/$$name.log \
 	    || { tail -50 $(BUILD)/fuzz/$$name.log; exit 1; }; \
-	    grep -E '^stat::number_of_executed_runs' $(BUILD)/fuzz/$$name.log; \
+	    grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$name.log; \
 	done
 
 # the suite against Debian's nginx with the dynamic module
