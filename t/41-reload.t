@@ -136,8 +136,9 @@ my $signalled = time;
 $t->reload;
 
 # the reload is complete when a new worker runs and no old one is left
+# (at most 30 seconds: workers of a sanitizer build are slow to exit)
 my $reloaded;
-for (1 .. 400) {
+for (1 .. 1200) {
     my %old_pid = map { $_ => 1 } @old_workers;
     my @now = workers();
     my $old_left = grep { kill 0, $_ } @old_workers;

@@ -316,7 +316,8 @@ sub reload_with {
     my ($rc, $out) = $t->test_config($text, whole => 1);
     is($rc, 0, "$name: nginx -t") or diag($out);
     $t->reload;
-    for (1 .. 400) {
+    # at most 30 seconds: workers of a sanitizer build are slow to exit
+    for (1 .. 1200) {
         my @now = workers();
         return pass("$name: reloaded")
             if @now && !grep { $old{$_} } @now
