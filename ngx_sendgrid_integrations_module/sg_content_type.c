@@ -24,10 +24,21 @@ sg_skip_space(sg_cursor_t *c)
 static int
 sg_take_word(sg_cursor_t *c, const char *word)
 {
+    unsigned char         ch;
     const unsigned char  *p;
 
     for (p = c->p; *word; p++, word++) {
-        if (p == c->end || (*p | 0x20) != (unsigned char) *word) {
+        if (p == c->end) {
+            return 0;
+        }
+
+        ch = *p;
+
+        if (ch >= 'A' && ch <= 'Z') {
+            ch |= 0x20;
+        }
+
+        if (ch != (unsigned char) *word) {
             return 0;
         }
     }

@@ -44,6 +44,10 @@ main(void)
         "application/json, text/plain",
         "application /json",
         "multipart/form-data",
+        "application\017json",
+        "application/json;\rcharset=utf-8",
+        "application/json; charset\035utf-8",
+        "application/json; charset=utf\r8",
     };
 
     size_t  i;
