@@ -314,15 +314,13 @@ $t->key_file('keys/prefix-only.key', "SG.relative-to-prefix\n");
 sub test_conf_in_subdir {
     my ($http) = @_;
     my $path = $t->write_file('conf/nginx.conf', $t->conf_text($http));
-    my $binary = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 
     # as the harness runs nginx -t
     local $ENV{UBSAN_OPTIONS} = "print_stacktrace=1:"
         . "suppressions=$SGTest::TOP/t/ubsan.supp";
     local $ENV{ASAN_OPTIONS} = "detect_leaks=0";
 
-    my $out = `$binary -t -p $dir/ -c $path 2>&1`;
-    my $rc = $? >> 8;
+    my ($rc, $out) = $t->run_nginx('-t', '-c', $path);
     unlike($out, qr/runtime error:|AddressSanitizer|LeakSanitizer/,
            'nginx -t in a subdirectory: no sanitizer report');
     return ($rc, $out, $path);
