@@ -278,15 +278,22 @@ only(seen(), 'global', 'upstream too slow');
 
 # the access log
 
-my @access = map { JSON::PP->new->decode($_) }
-             split /\n/, SGTest::slurp("$dir/logs/access.log");
-my ($created) = grep { $_->{subuser} eq 'eu-team' } @access;
+# a line is written once its response is sent: wait for the last one
+my ($created, $slow);
+for (1 .. 200) {
+    my @access = map { JSON::PP->new->decode($_) }
+                 split /\n/, SGTest::slurp("$dir/logs/access.log");
+    ($created) = grep { $_->{subuser} eq 'eu-team' } @access;
+    ($slow) = grep { $_->{status} == 504 } @access;
+    last if $slow;
+    sleep 0.05;
+}
 ok($created, 'access log: the EU create is logged');
 is_deeply([@{$created // {}}{qw(status operation region upstream_host
                                 upstream_status error)}],
           [201, 'create', 'eu', 'api.eu.sendgrid.com', '201', ''],
           'access log: status, operation, region, host, no error');
-my ($slow) = grep { $_->{status} == 504 } @access;
+ok($slow, 'access log: the 504 is logged');
 my $slow_error = eval { JSON::PP->new->decode($slow->{error}) };
 is_deeply([@{$slow_error // {}}{qw(source status operation region)}],
           ['gateway', 504, 'list', 'global'],
@@ -310,18 +317,23 @@ sub workers {
     return @pids;
 }
 
+# An old worker no longer takes requests once it has closed its listening
+# sockets ("gracefully shutting down", a notice): requests sent after that
+# meet the new configuration.
 sub reload_with {
     my ($text, $name) = @_;
     my %old = map { $_ => 1 } workers();
     my ($rc, $out) = $t->test_config($text, whole => 1);
     is($rc, 0, "$name: nginx -t") or diag($out);
     $t->reload;
-    # at most 30 seconds: workers of a sanitizer build are slow to exit
-    for (1 .. 1200) {
+    for (1 .. 800) {
         my @now = workers();
+        my $log = $t->error_log;
+        my @serving = grep { kill(0, $_)
+                             && $log !~ /\b$_#$_: gracefully shutting down/ }
+                      keys %old;
         return pass("$name: reloaded")
-            if @now && !grep { $old{$_} } @now
-               and !grep { kill 0, $_ } keys %old;
+            if @now && !@serving && grep { !$old{$_} } @now;
         sleep 0.025;
     }
     fail("$name: reloaded");
