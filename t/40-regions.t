@@ -433,10 +433,10 @@ check(name => 'map: a valid subuser here', %ctl,
       headers => ['X-Team' => 'red'], host => 'sendgrid_global',
       key => 'global', obo => 'acme', region => 'global');
 
-# a control byte or DEL straight from the client (nginx refuses only NUL,
-# CR and LF in a header value)
-for my $byte ("\x01", "\x1f", "\t", "\x7f") {
-    my $shown = sprintf '\\x%02x', ord $byte;
+# a control byte, DEL or a non-ASCII byte straight from the client (nginx
+# refuses only NUL, CR and LF in a header value)
+for my $byte ("\x01", "\x1f", "\t", "\x7f", "\xc3\xa9") {
+    my $shown = join '', map { sprintf '\\x%02x', ord } split //, $byte;
     check(name => "client subuser with $shown", %ctl, op => 'get',
           headers => ['on-behalf-of' => "bad${byte}x"], region => 'eu',
           status => 400, message => qr/subuser/);
