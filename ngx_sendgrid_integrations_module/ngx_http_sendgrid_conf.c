@@ -13,6 +13,10 @@
 #define NGX_HTTP_SENDGRID_KEY_FILE_MAX  4096
 
 
+static char *ngx_http_sendgrid_integrations(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_sendgrid_default_region(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_sendgrid_api_key_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_sendgrid_subuser_region(ngx_conf_t *cf,
@@ -55,10 +59,10 @@ ngx_command_t  ngx_http_sendgrid_commands[] = {
 
     { ngx_string("sendgrid_integrations"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_sendgrid_integrations,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_sendgrid_loc_conf_t, enable),
-      &ngx_http_sendgrid_enable },
+      0,
+      NULL },
 
     { ngx_string("sendgrid_api_key_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
@@ -83,10 +87,10 @@ ngx_command_t  ngx_http_sendgrid_commands[] = {
 
     { ngx_string("sendgrid_default_region"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_sendgrid_default_region,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_sendgrid_loc_conf_t, default_region),
-      &ngx_http_sendgrid_regions },
+      0,
+      NULL },
 
     { ngx_string("sendgrid_upstream_host"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
@@ -120,27 +124,84 @@ ngx_command_t  ngx_http_sendgrid_commands[] = {
 };
 
 
+/*
+ * Looks word up in values; an unknown word fails naming the directive and
+ * what it accepts ("what" is e.g. "region", "value").
+ */
 static ngx_int_t
-ngx_http_sendgrid_parse_region(ngx_conf_t *cf, ngx_str_t *word,
-    ngx_uint_t *region)
+ngx_http_sendgrid_parse_word(ngx_conf_t *cf, ngx_str_t *word,
+    ngx_conf_enum_t *values, const char *what, const char *accepted,
+    ngx_uint_t *value)
 {
     ngx_conf_enum_t  *e;
 
-    for (e = ngx_http_sendgrid_regions; e->name.len; e++) {
+    for (e = values; e->name.len; e++) {
         if (e->name.len == word->len
             && ngx_strncmp(e->name.data, word->data, word->len) == 0)
         {
-            *region = e->value;
+            *value = e->value;
             return NGX_OK;
         }
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid region \"%V\" in \"%V\", "
-                       "it must be \"global\" or \"eu\"",
-                       word, (ngx_str_t *) cf->args->elts);
+                       "invalid %s \"%V\" in \"%V\", it must be %s",
+                       what, word, (ngx_str_t *) cf->args->elts, accepted);
 
     return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_parse_region(ngx_conf_t *cf, ngx_str_t *word,
+    ngx_uint_t *region)
+{
+    return ngx_http_sendgrid_parse_word(cf, word, ngx_http_sendgrid_regions,
+                                        "region", "\"global\" or \"eu\"",
+                                        region);
+}
+
+
+static char *
+ngx_http_sendgrid_integrations(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sendgrid_loc_conf_t *slcf = conf;
+
+    if (slcf->enable != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    if (ngx_http_sendgrid_parse_word(cf, (ngx_str_t *) cf->args->elts + 1,
+                                     ngx_http_sendgrid_enable, "value",
+                                     "\"on\", \"off\" or \"report_only\"",
+                                     &slcf->enable)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sendgrid_default_region(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_sendgrid_loc_conf_t *slcf = conf;
+
+    if (slcf->default_region != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    if (ngx_http_sendgrid_parse_region(cf, (ngx_str_t *) cf->args->elts + 1,
+                                       &slcf->default_region)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -167,9 +167,10 @@ fails_with('region Global in sendgrid_subuser_region with a key',
            'invalid region "Global" in "sendgrid_subuser_region", it must be '
            . '"global" or "eu"');
 
-# sendgrid_default_region takes nginx's enum parser, with its own message
 fails_with('region us in sendgrid_default_region',
-           'sendgrid_default_region us;', 'invalid value "us"');
+           'sendgrid_default_region us;',
+           'invalid region "us" in "sendgrid_default_region", it must be '
+           . '"global" or "eu"');
 
 
 # the subuser table
@@ -203,7 +204,9 @@ passes('the same subuser at two levels',
 # sendgrid_integrations
 fails_with('sendgrid_integrations yes',
            'server { listen 127.0.0.1:%%PORT%%; location / { '
-           . 'sendgrid_integrations yes; } }', 'invalid value "yes"');
+           . 'sendgrid_integrations yes; } }',
+           'invalid value "yes" in "sendgrid_integrations", it must be '
+           . '"on", "off" or "report_only"');
 
 fails_with('sendgrid_integrations in http', 'sendgrid_integrations on;',
            '"sendgrid_integrations" directive is not allowed here');

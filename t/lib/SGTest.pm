@@ -249,14 +249,7 @@ sub test_config {
     $self->{opt}{log_level} //= 'info';
     my $text = $opt{whole} ? $self->substitute($http) : $self->conf_text($http);
     my $conf = $self->write_file('nginx.conf', $text);
-    local $ENV{UBSAN_OPTIONS} = "print_stacktrace=1:"
-        . "suppressions=$TOP/t/ubsan.supp";
-    # nginx -t exits without freeing its configuration, by design
-    local $ENV{ASAN_OPTIONS} = "detect_leaks=0";
-    my ($rc, $out) = $self->run_nginx('-t', '-c', $conf);
-    push @{$self->{sanitizer}}, $out
-        if $out =~ /runtime error:|AddressSanitizer|LeakSanitizer/;
-    return ($rc, $out);
+    return $self->run_nginx('-t', '-c', $conf);
 }
 
 # Starts nginx with the given inside of http{}; both mocks run unless
@@ -273,7 +266,7 @@ sub start {
     local $ENV{ASAN_OPTIONS} = "log_path=$self->{dir}/logs/sanitizer:"
         . "detect_leaks=1:abort_on_error=1";
     local $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/logs/sanitizer:"
-        . "print_stacktrace=1:suppressions=$TOP/t/ubsan.supp";
+        . "print_stacktrace=1";
     local $ENV{LSAN_OPTIONS} = "suppressions=$TOP/t/lsan.supp:"
         . "print_suppressions=0";
 
@@ -294,6 +287,11 @@ sub run_nginx {
     my ($self, @args) = @_;
     my $file = "$self->{dir}/nginx.out";
 
+    # nginx -t and nginx -s exit without freeing their configuration, by
+    # design: no leak check there; the running server sets its own
+    local $ENV{ASAN_OPTIONS} = $ENV{ASAN_OPTIONS} // "detect_leaks=0";
+    local $ENV{UBSAN_OPTIONS} = $ENV{UBSAN_OPTIONS} // "print_stacktrace=1";
+
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     if ($pid == 0) {
@@ -304,7 +302,12 @@ sub run_nginx {
     }
 
     waitpid($pid, 0);
-    return ($? >> 8, slurp($file));
+    my ($rc, $out) = ($? >> 8, slurp($file));
+
+    push @{$self->{sanitizer}}, $out
+        if $out =~ /runtime error:|AddressSanitizer|LeakSanitizer/;
+
+    return ($rc, $out);
 }
 
 sub nginx_pid {
