@@ -318,11 +318,6 @@ sub test_conf_in_subdir {
     my ($http) = @_;
     my $path = $t->write_file('conf/nginx.conf', $t->conf_text($http));
 
-    # as the harness runs nginx -t
-    local $ENV{UBSAN_OPTIONS} = "print_stacktrace=1:"
-        . "suppressions=$SGTest::TOP/t/ubsan.supp";
-    local $ENV{ASAN_OPTIONS} = "detect_leaks=0";
-
     my ($rc, $out) = $t->run_nginx('-t', '-c', $path);
     unlike($out, qr/runtime error:|AddressSanitizer|LeakSanitizer/,
            'nginx -t in a subdirectory: no sanitizer report');

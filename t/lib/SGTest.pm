@@ -302,7 +302,7 @@ sub run_nginx {
     }
 
     waitpid($pid, 0);
-    my ($rc, $out) = ($? >> 8, slurp($file));
+    my ($rc, $out) = ($? >> 8, slurp($file) // '');
 
     push @{$self->{sanitizer}}, $out
         if $out =~ /runtime error:|AddressSanitizer|LeakSanitizer/;
