@@ -227,6 +227,14 @@ static void sg_body_scalar_start(sg_body_t *v);
 static int sg_body_scalar_end(sg_body_t *v, size_t pos);
 static int sg_body_real_overflows(sg_body_t *v);
 static int sg_body_name(sg_body_t *v, size_t pos);
+static int sg_body_keep_name(sg_body_t *v, sg_body_level_t *lvl,
+    uint32_t hash);
+static int sg_body_unknown(sg_body_t *v, unsigned ctx,
+    const unsigned char *name, size_t len);
+static int sg_body_fail_duplicate(sg_body_t *v, const unsigned char *name,
+    size_t len, size_t pos);
+static size_t sg_body_put_name(char *dst, const unsigned char *name,
+    size_t len);
 static int sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl);
 static int sg_body_table_add(sg_body_t *v, size_t i);
 static void sg_body_table_put(sg_body_t *v, size_t i);
@@ -245,7 +253,6 @@ static int sg_body_fail_text(sg_body_t *v, const char *text, size_t len);
 static int sg_body_nomem(sg_body_t *v);
 static int sg_body_add(sg_body_buf_t *b, const void *data, size_t len);
 static int sg_body_say(sg_body_buf_t *b, const char *text, size_t len);
-static size_t sg_body_cut(const unsigned char *name, size_t len);
 static int sg_body_grow(sg_body_buf_t *b, size_t need);
 static void sg_body_buf_free(sg_body_buf_t *b);
 static uint32_t sg_body_hash(const unsigned char *p, size_t len);
@@ -1330,9 +1337,6 @@ sg_body_real_overflows(sg_body_t *v)
 static int
 sg_body_name(sg_body_t *v, size_t pos)
 {
-    char                  text[sizeof("request body has duplicate member \"\"")
-                               + SG_BODY_NAME_MAX + sizeof("...")
-                               + sizeof(" at byte ") + 20];
     size_t                i, e, len, slot, mask;
     uint32_t              hash;
     sg_body_key_t        *k;
@@ -1349,7 +1353,7 @@ sg_body_name(sg_body_t *v, size_t pos)
             if (v->keys[i].len == len
                 && memcmp(v->arena.data + v->keys[i].off, name, len) == 0)
             {
-                goto duplicate;
+                return sg_body_fail_duplicate(v, name, len, pos);
             }
         }
 
@@ -1369,15 +1373,42 @@ sg_body_name(sg_body_t *v, size_t pos)
             if (e - 1 >= lvl->keys && k->hash == hash && k->len == len
                 && memcmp(v->arena.data + k->off, name, len) == 0)
             {
-                goto duplicate;
+                return sg_body_fail_duplicate(v, name, len, pos);
             }
         }
     }
 
+    if (sg_body_keep_name(v, lvl, hash) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    v->expect = ex_colon;
+    v->member = sg_body_member_role(lvl->ctx, name, len);
+
+    if (v->member != sg_role_unknown) {
+        return SG_BODY_OK;
+    }
+
+    v->member = sg_role_other;
+
+    if (v->strict && sg_body_unknown(v, lvl->ctx, name, len) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    return SG_BODY_OK;
+}
+
+
+/* Records the name just read as one of the object at lvl. */
+static int
+sg_body_keep_name(sg_body_t *v, sg_body_level_t *lvl, uint32_t hash)
+{
+    sg_body_key_t  *k;
+
     if (v->nkeys == v->keys_size) {
         k = malloc(v->keys_size * 2 * sizeof(sg_body_key_t));
         if (k == NULL) {
-            return sg_body_nomem(v);
+            return -1;
         }
 
         memcpy(k, v->keys, v->nkeys * sizeof(sg_body_key_t));
@@ -1393,74 +1424,94 @@ sg_body_name(sg_body_t *v, size_t pos)
     k = &v->keys[v->nkeys++];
 
     k->off = v->str_start;
-    k->len = len;
+    k->len = sg_body_text_len(v);
     k->hash = hash;
     k->slot = SG_BODY_NO_SLOT;
 
-    if (lvl->hashed && sg_body_table_add(v, v->nkeys - 1) != 0) {
-        return sg_body_nomem(v);
+    if (lvl->hashed) {
+        return sg_body_table_add(v, v->nkeys - 1);
     }
 
-    v->member = sg_body_member_role(lvl->ctx, name, len);
-    v->expect = ex_colon;
+    return 0;
+}
 
-    if (v->member != sg_role_unknown) {
-        return SG_BODY_OK;
+
+/* Strict mode: a member of the top level, filters or properties. */
+static int
+sg_body_unknown(sg_body_t *v, unsigned ctx, const unsigned char *name,
+    size_t len)
+{
+    char    text[sizeof("properties.") + SG_BODY_NAME_MAX + sizeof("...")
+                 + sizeof(" is not allowed")];
+    size_t  n;
+
+    n = 0;
+
+    if (ctx == sg_role_filters) {
+        n = sizeof("filters.") - 1;
+        memcpy(text, "filters.", n);
+
+    } else if (ctx == sg_role_properties) {
+        n = sizeof("properties.") - 1;
+        memcpy(text, "properties.", n);
     }
 
-    v->member = sg_role_other;
+    n += sg_body_put_name(text + n, name, len);
 
-    if (!v->strict) {
-        return SG_BODY_OK;
-    }
+    memcpy(text + n, " is not allowed", sizeof(" is not allowed") - 1);
+    n += sizeof(" is not allowed") - 1;
 
-    i = 0;
+    return sg_body_say(&v->unknown, text, n);
+}
 
-    if (lvl->ctx == sg_role_filters) {
-        memcpy(text, "filters.", sizeof("filters.") - 1);
-        i = sizeof("filters.") - 1;
 
-    } else if (lvl->ctx == sg_role_properties) {
-        memcpy(text, "properties.", sizeof("properties.") - 1);
-        i = sizeof("properties.") - 1;
-    }
+static int
+sg_body_fail_duplicate(sg_body_t *v, const unsigned char *name, size_t len,
+    size_t pos)
+{
+    char    text[sizeof("request body has duplicate member \"\"")
+                 + SG_BODY_NAME_MAX + sizeof("...")
+                 + sizeof(" at byte ") + 20];
+    size_t  n;
 
-    e = sg_body_cut(name, len);
-    memcpy(text + i, name, e);
-    i += e;
+    n = sizeof("request body has duplicate member \"") - 1;
+    memcpy(text, "request body has duplicate member \"", n);
 
-    if (e < len) {
-        memcpy(text + i, "...", 3);
-        i += 3;
-    }
+    n += sg_body_put_name(text + n, name, len);
 
-    memcpy(text + i, " is not allowed", sizeof(" is not allowed") - 1);
-    i += sizeof(" is not allowed") - 1;
-
-    if (sg_body_say(&v->unknown, text, i) != 0) {
-        return sg_body_nomem(v);
-    }
-
-    return SG_BODY_OK;
-
-duplicate:
-
-    e = sg_body_cut(name, len);
-
-    i = sizeof("request body has duplicate member \"") - 1;
-    memcpy(text, "request body has duplicate member \"", i);
-    memcpy(text + i, name, e);
-    i += e;
-
-    if (e < len) {
-        memcpy(text + i, "...", 3);
-        i += 3;
-    }
-
-    i += snprintf(text + i, sizeof(text) - i, "\" at byte %zu",
+    n += snprintf(text + n, sizeof(text) - n, "\" at byte %zu",
                   pos - v->drift);
 
-    return sg_body_fail_text(v, text, i);
+    return sg_body_fail_text(v, text, n);
+}
+
+
+/*
+ * Writes a member name for a message: at most SG_BODY_NAME_MAX bytes,
+ * not splitting a character, then "..." when it was cut.
+ */
+static size_t
+sg_body_put_name(char *dst, const unsigned char *name, size_t len)
+{
+    size_t  n;
+
+    n = len;
+
+    if (n > SG_BODY_NAME_MAX) {
+        for (n = SG_BODY_NAME_MAX; (name[n] & 0xc0) == 0x80; n--) {
+            /* void */
+        }
+    }
+
+    memcpy(dst, name, n);
+
+    if (n == len) {
+        return n;
+    }
+
+    memcpy(dst + n, "...", 3);
+
+    return n + 3;
 }
 
 
@@ -1998,27 +2049,6 @@ sg_body_say(sg_body_buf_t *b, const char *text, size_t len)
     }
 
     return sg_body_add(b, text, len);
-}
-
-
-/*
- * How much of a member name goes into a message: at most
- * SG_BODY_NAME_MAX bytes, not splitting a character.
- */
-static size_t
-sg_body_cut(const unsigned char *name, size_t len)
-{
-    size_t  n;
-
-    if (len <= SG_BODY_NAME_MAX) {
-        return len;
-    }
-
-    for (n = SG_BODY_NAME_MAX; (name[n] & 0xc0) == 0x80; n--) {
-        /* void */
-    }
-
-    return n;
 }
 
 

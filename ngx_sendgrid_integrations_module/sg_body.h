@@ -59,7 +59,8 @@ int sg_body_finish(sg_body_t *v);
 /*
  * The failures, comma-separated ("a, b"), after SG_BODY_INVALID: UTF-8
  * text that names members by dotted path; the caller JSON-escapes it.
- * The text stays valid until sg_body_destroy().  One of:
+ * The text is NUL-terminated and stays valid until sg_body_destroy().
+ * One of:
  *
  *     request body is empty
  *     request body is not valid JSON at byte N
@@ -70,7 +71,9 @@ int sg_body_finish(sg_body_t *v);
  * What is valid JSON is what jansson 2.14 accepts from json_loadb() with
  * JSON_REJECT_DUPLICATES, and N is its error.position: the bytes its
  * lexer had read when it stopped, i.e. the offset just after the token
- * that failed (after the member name, for a duplicate).  Schema failures
+ * that failed (after the member name, for a duplicate), less any NUL
+ * bytes that directly followed a number or literal (jansson skips them
+ * without counting them, and accepts them).  Schema failures
  * come in the order of SPEC section 5, each naming its member by path
  * ("filters.email_events[2]"); with SG_BODY_STRICT the members that the
  * schema does not know follow, in document order.
