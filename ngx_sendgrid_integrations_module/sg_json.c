@@ -10,12 +10,19 @@
 static const char  sg_hex[] = "0123456789abcdef";
 
 
-/*
- * Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0
- * when the bytes there are not one: overlong forms, surrogates and code
- * points above U+10FFFF are refused, as RFC 3629 asks.
- */
-static size_t
+const unsigned char  sg_json_ascii_len[128] = {
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 2, 2, 6, 6, 2, 6, 6,     /* \t \n \r */
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* '"' */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1,     /* '\\' */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 6      /* DEL */
+};
+
+
+size_t
 sg_utf8_sequence(const unsigned char *p, size_t n)
 {
     size_t         len, i;
@@ -67,22 +74,6 @@ sg_utf8_sequence(const unsigned char *p, size_t n)
 }
 
 
-/* Length of the escape of the byte c when it is one byte of output. */
-static size_t
-sg_json_byte_len(unsigned char c)
-{
-    if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t') {
-        return 2;
-    }
-
-    if (c < 0x20 || c == 0x7f) {
-        return 6;
-    }
-
-    return 1;
-}
-
-
 size_t
 sg_json_escaped_len(const unsigned char *src, size_t len)
 {
@@ -91,14 +82,17 @@ sg_json_escaped_len(const unsigned char *src, size_t len)
     n = 0;
 
     while (len) {
+        if (*src < 0x80) {
+            n += sg_json_ascii_len[*src++];
+            len--;
+            continue;
+        }
+
         seq = sg_utf8_sequence(src, len);
 
         if (seq == 0) {
             n += sizeof("\\ufffd") - 1;
             seq = 1;
-
-        } else if (seq == 1) {
-            n += sg_json_byte_len(*src);
 
         } else {
             n += seq;
@@ -119,6 +113,16 @@ sg_json_escape(unsigned char *dst, const unsigned char *src, size_t len)
     unsigned char  c;
 
     while (len) {
+        c = *src;
+
+        /* most bytes are copied as they are */
+        if (c < 0x80 && sg_json_ascii_len[c] == 1) {
+            *dst++ = c;
+            src++;
+            len--;
+            continue;
+        }
+
         seq = sg_utf8_sequence(src, len);
 
         if (seq == 0) {

@@ -21,6 +21,20 @@ size_t sg_json_escaped_len(const unsigned char *src, size_t len);
 unsigned char *sg_json_escape(unsigned char *dst, const unsigned char *src,
     size_t len);
 
+/*
+ * The escaped length of each ASCII byte: 1 for a byte copied as it is, 2
+ * for '"', '\\', \n, \r and \t, 6 for the other control bytes and DEL.
+ */
+extern const unsigned char  sg_json_ascii_len[128];
+
+/*
+ * Length of the well-formed UTF-8 sequence at p (n > 0 bytes there), or 0
+ * when the bytes there are not one: overlong forms, surrogates and code
+ * points above U+10FFFF are refused, as RFC 3629 asks.  sg_json_escape()
+ * copies exactly these sequences as they are.
+ */
+size_t sg_utf8_sequence(const unsigned char *p, size_t n);
+
 
 /*
  * One gateway error:
