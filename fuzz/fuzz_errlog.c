@@ -15,6 +15,11 @@
  *   [5]      secret length (low 5 bits), then the secret: printable ASCII
  *   next     subuser length (low 6 bits), then the subuser bytes
  *   rest     the body
+ *
+ * The same input is then read as the gateway's own error: the body bytes
+ * its message, the subuser bytes its name (null when status & 2), member
+ * "parameter" when status & 1, else "field".  The line made from the error
+ * directly must be the one made from the body sg_error_body() writes.
  */
 
 #define _GNU_SOURCE     /* memmem() */
@@ -196,6 +201,41 @@ check_line(const char *line, size_t len, const sg_errlog_input_t *in,
 }
 
 
+/* The line of err made directly equals the one made from its body. */
+static void
+check_error(const sg_errlog_input_t *base, const sg_error_t *err,
+    const unsigned char *secret, size_t secret_len)
+{
+    size_t             n, m;
+    unsigned char     *body;
+    sg_errlog_input_t  in;
+
+    static char        direct[SG_ERRLOG_LINE_MAX + 1];
+    static char        from_body[SG_ERRLOG_LINE_MAX + 1];
+
+    body = malloc(sg_error_body_len(err));
+    assert(body != NULL);
+
+    in = *base;
+    in.encoding = SG_ENCODING_IDENTITY;
+    in.body = body;
+    in.body_len = (size_t) (sg_error_body(body, err) - body);
+
+    n = sg_errlog_line(&in, from_body);
+
+    in.error = err;
+    in.body = NULL;
+    in.body_len = 0;
+
+    m = sg_errlog_line(&in, direct);
+
+    assert(n > 0 && m == n && memcmp(direct, from_body, n + 1) == 0);
+    check_line(direct, m, &in, secret, secret_len);
+
+    free(body);
+}
+
+
 /* Takes the length byte at *data and up to that many bytes after it. */
 static const uint8_t *
 take(const uint8_t **data, size_t *size, unsigned mask, size_t *len)
@@ -221,6 +261,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t              n, len;
     uint8_t            *packed;
+    sg_error_t          err;
     unsigned            flags, encoding, cut;
     sg_secret_t         secret;
     unsigned char       key[32];
@@ -273,6 +314,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.subuser = (flags & 0x08) ? NULL : p;
     in.subuser_len = len;
 
+    err.status = in.status;
+    err.message = (const char *) data;
+    err.message_len = size;
+    err.member = (in.status & 1) ? "parameter" : "field";
+    err.name = (in.status & 2) ? NULL : p;
+    err.name_len = len;
+
     packed = NULL;
     in.body = data;
     in.body_len = size;
@@ -295,6 +343,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_line(line, n, &in, key, secret.len);
 
     free(packed);
+
+    check_error(&in, &err, key, secret.len);
 
     return 0;
 }

@@ -31,6 +31,8 @@
 
 #include <stddef.h>
 
+#include "sg_json.h"
+
 
 /* Longest line sg_errlog_line() writes, NUL excluded: what is left of
  * nginx's 2048-byte error-log line after its prefix and ours. */
@@ -69,6 +71,14 @@ typedef struct {
     const unsigned char  *subuser;        /* NULL: "subuser":null */
     size_t                subuser_len;
     int                   report_only;
+
+    /*
+     * The gateway's own error, when not NULL: the line is the one of the
+     * body sg_error_body() writes for it (member "field" or "parameter"),
+     * made without writing that body and reading it back; body and
+     * encoding are then ignored.
+     */
+    const sg_error_t     *error;
 
     /* the body as received, at most the inspection limit of bytes */
     const unsigned char  *body;

@@ -876,6 +876,379 @@ test_gateway(void)
 }
 
 
+/* the gateway's own errors, made from the error without writing its body */
+
+typedef struct {
+    const char  *data;
+    size_t       len;
+} text_t;
+
+#define T(s)  { s, sizeof(s) - 1 }
+
+
+/*
+ * Whether the line made from err directly is byte for byte the one made
+ * from the body sg_error_body() writes for it.
+ */
+static int
+same_as_body(const sg_errlog_input_t *base, const sg_error_t *err)
+{
+    size_t             n, m;
+    unsigned char     *body;
+    sg_errlog_input_t  in;
+
+    static char        from_body[SG_ERRLOG_LINE_MAX + 1];
+
+    body = malloc(sg_error_body_len(err));
+    if (body == NULL) {
+        return 0;
+    }
+
+    in = *base;
+    in.error = NULL;
+    in.encoding = SG_ENCODING_IDENTITY;
+    in.body = body;
+    in.body_len = (size_t) (sg_error_body(body, err) - body);
+
+    memset(from_body, 'X', sizeof(from_body));
+    n = sg_errlog_line(&in, from_body);
+
+    in.error = err;
+    in.body = NULL;
+    in.body_len = 0;
+
+    memset(line, 'Y', sizeof(line));
+    m = sg_errlog_line(&in, line);
+
+    free(body);
+
+    if (n == 0 || m != n || memcmp(line, from_body, n + 1) != 0) {
+        printf("# from the body:  %s\n# from the error: %s\n", from_body,
+               line);
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static sg_error_t
+gateway_error(const char *message, size_t message_len, const char *member,
+    const char *name, size_t name_len)
+{
+    sg_error_t  err;
+
+    err.status = 400;
+    err.message = message;
+    err.message_len = message_len;
+    err.member = member;
+    err.name = (const unsigned char *) name;
+    err.name_len = name_len;
+
+    return err;
+}
+
+
+static void
+test_gateway_direct(void)
+{
+    char               *long_text;
+    size_t              i, j, k, n, failed, total;
+    unsigned int        seed;
+    sg_error_t          err;
+    sg_secret_t         secrets[3];
+    sg_errlog_input_t   in;
+    char                text[512], name[96];
+
+    static const char   key[] = "SG.key-0123456789";
+    static const char   write_key[] = "wk_\xef\xbf\xbd" "12345";
+
+    static const text_t  messages[] = {
+        T(""),
+        T("invalid JSON"),
+        T("properties.destination_region must be EU or US"),
+        T("say \"hi\" \\ back"),
+        T("ctl \x01\x1f\x7f tab\t nl\n cr\r"),
+        T("nul \0 inside"),
+        T("bad \xff\xfe byte \xc3"),
+        T("overlong \xc0\xaf surrogate \xed\xa0\x80 big \xf4\x90\x80\x80"),
+        T("caf\xc3\xa9 \xf0\x9f\x98\x80 \xef\xbf\xbd"),
+        T("key SG.Abc123_-x.Yz9 here"),
+        T("bare SG. and SG.SG.x S G"),
+        T("wk_\xff" "12345 read back as the write_key"),
+        T("the key SG.key-0123456789, twice: SG.key-0123456789"),
+        T("Abc and Abcd")
+    };
+
+    static const text_t  names[] = {
+        T("request"),
+        T("ids[3]"),
+        T("na\"me\\"),
+        T("ctl\x01\x7f"),
+        T("bad\xff\xc3"),
+        T("SG.Abc123"),
+        T("wk_\xff" "12345"),
+        T("nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+          "nnnnnnnnn")
+    };
+
+    static const char  *members[] = { "field", "parameter" };
+
+    /* fragments of random messages: secrets, tokens, escapes, bad bytes */
+    static const char  *pieces[] = {
+        "a", "S", "G", ".", "SG.", "SG.x", " ", "\"", "\\", "\x01", "\x7f",
+        "\n", "\xff", "\xc3", "\xa9", "\xc3\xa9", "\xef\xbf\xbd", "\xed\xa0",
+        "wk_", "12345", "key-0123456789", "Abc", "d", "\xf0\x9f\x98\x80"
+    };
+
+    memset(&in, 0, sizeof(in));
+    in.gateway = 1;
+    in.status = 400;
+    in.operation = "create";
+    in.region = "global";
+
+    err = gateway_error("properties.destination_region must be EU or US",
+                        strlen("properties.destination_region must be EU "
+                               "or US"),
+                        "field", "request", 7);
+    in.error = &err;
+    in.body = (const unsigned char *) "{\"message\":\"not this body\"}";
+    in.body_len = strlen((const char *) in.body);
+
+    is_str(line_of(&in),
+           "{\"source\":\"gateway\",\"status\":400,\"operation\":\"create\","
+           "\"region\":\"global\",\"subuser\":null,\"errors\":["
+           "{\"field\":\"request\",\"message\":\"properties.destination_region"
+           " must be EU or US\"}]}",
+           "gateway error made from the error, the body ignored");
+
+    err = gateway_error("IDs cannot be an empty string",
+                        strlen("IDs cannot be an empty string"), "parameter",
+                        "ids[1]", 6);
+    in.operation = "delete";
+    is_str(line_of(&in),
+           "{\"source\":\"gateway\",\"status\":400,\"operation\":\"delete\","
+           "\"region\":\"global\",\"subuser\":null,\"errors\":["
+           "{\"field\":\"ids[1]\",\"message\":\"IDs cannot be an empty "
+           "string\"}]}",
+           "parameter maps to field");
+
+    err = gateway_error("resource not found", strlen("resource not found"),
+                        "field", NULL, 0);
+    in.operation = "";
+    in.status = 404;
+    is_str(line_of(&in),
+           "{\"source\":\"gateway\",\"status\":404,\"operation\":null,"
+           "\"region\":\"global\",\"subuser\":null,\"errors\":["
+           "{\"field\":null,\"message\":\"resource not found\"}]}",
+           "a null name is a null field");
+
+    /* a byte of invalid UTF-8 reads back as U+FFFD, which a secret holds */
+    secrets[0].data = (const unsigned char *) key;
+    secrets[0].len = strlen(key);
+    secrets[1].data = (const unsigned char *) write_key;
+    secrets[1].len = strlen(write_key);
+    secrets[2].data = (const unsigned char *) "Abc";
+    secrets[2].len = 3;
+    in.secrets = secrets;
+    in.nsecrets = 2;
+    in.status = 400;
+    err = gateway_error("bad wk_\xff" "12345\xfe", 14, "field",
+                        "wk_\xff" "12345", 9);
+    is_str(line_of(&in),
+           "{\"source\":\"gateway\",\"status\":400,\"operation\":null,"
+           "\"region\":\"global\",\"subuser\":null,\"errors\":["
+           "{\"field\":\"[REDACTED]\",\"message\":\"bad [REDACTED]"
+           "\xef\xbf\xbd\"}]}",
+           "invalid UTF-8 read as U+FFFD before redaction, as from the body");
+
+    /* every message with every name, member, secrets and flags */
+    in.operation = "create";
+    in.subuser = (const unsigned char *) "acme";
+    in.subuser_len = 4;
+
+    failed = 0;
+    total = 0;
+
+    for (i = 0; i < sizeof(messages) / sizeof(messages[0]); i++) {
+        for (j = 0; j <= sizeof(names) / sizeof(names[0]); j++) {
+            for (k = 0; k < 4; k++) {
+                err = gateway_error(messages[i].data, messages[i].len,
+                                    members[k & 1],
+                                    j ? names[j - 1].data : NULL,
+                                    j ? names[j - 1].len : 0);
+                in.report_only = (k >> 1) & 1;
+                in.nsecrets = (k >> 1) ? 3 : 2;
+
+                failed += !same_as_body(&in, &err);
+                total++;
+            }
+        }
+    }
+
+    ok(failed == 0, "%zu errors: %zu lines differ from the body's", total,
+       failed);
+
+    /* long messages: caps, cuts on characters and around secrets */
+    long_text = malloc(4096);
+
+    for (i = 0, n = 0; i < 300; i++) {
+        n += (size_t) sprintf(long_text + n, "\xc3\xa9");
+    }
+
+    err = gateway_error(long_text, n, "field", "request", 7);
+    ok(same_as_body(&in, &err), "600 bytes of U+00E9: the same cut");
+
+    memset(long_text, 'x', 255);
+    memcpy(long_text + 255, key, strlen(key));
+    err = gateway_error(long_text, 255 + strlen(key), "field", NULL, 0);
+    ok(same_as_body(&in, &err), "a key across the cap: the same cut");
+
+    memset(long_text, '"', 300);
+    err = gateway_error(long_text, 300, "field", long_text, 100);
+    ok(same_as_body(&in, &err), "quotes over the caps: the same cut");
+
+    for (i = 0; i < 1000; i++) {
+        long_text[i] = (i % 37 == 0) ? '\xff' : (i % 41 == 0) ? '\x01' : 'm';
+    }
+
+    err = gateway_error(long_text, 1000, "field", "request", 7);
+    ok(same_as_body(&in, &err), "bad bytes and controls over the cap");
+
+    free(long_text);
+
+    /* random messages and names made of the pieces */
+    failed = 0;
+    seed = 12345;
+
+    for (i = 0; i < 3000; i++) {
+        n = 0;
+        seed = seed * 1103515245 + 12345;
+        k = (seed >> 16) % ((i % 10 == 0) ? 150 : 30);
+
+        for (j = 0; j < k && n < sizeof(text) - 8; j++) {
+            seed = seed * 1103515245 + 12345;
+            n += (size_t) sprintf(text + n, "%s",
+                                  pieces[(seed >> 16) % (sizeof(pieces)
+                                                  / sizeof(pieces[0]))]);
+        }
+
+        seed = seed * 1103515245 + 12345;
+        k = (seed >> 16) % 8;
+
+        for (j = 0; j < k; j++) {
+            seed = seed * 1103515245 + 12345;
+            name[j] = *pieces[(seed >> 16) % (sizeof(pieces)
+                                               / sizeof(pieces[0]))];
+        }
+
+        err = gateway_error(text, n, members[i & 1], (i % 5) ? name : NULL,
+                            k);
+        in.nsecrets = 2 + (i & 1);
+        in.report_only = (i >> 1) & 1;
+        in.subuser = (i % 3) ? (const unsigned char *) name : NULL;
+        in.subuser_len = k;
+
+        failed += !same_as_body(&in, &err);
+    }
+
+    ok(failed == 0, "3000 random errors: %zu lines differ from the body's",
+       failed);
+}
+
+
+/* the scanner passes over bytes at which nothing starts; these do */
+static void
+test_scanner(void)
+{
+    char               text[300], cut[300];
+    unsigned char      c, out[8];
+    sg_error_t         err;
+    sg_secret_t        secrets[5];
+    sg_errlog_input_t  in;
+
+    for (c = 0; c < 128; c++) {
+        if (sg_json_escape(out, &c, 1) - out != sg_json_ascii_len[c]
+            || sg_json_escaped_len(&c, 1) != sg_json_ascii_len[c])
+        {
+            break;
+        }
+    }
+
+    ok(c == 128, "the escaped length of every ASCII byte is as written");
+
+    secrets[0].data = (const unsigned char *) "Sekret-42";
+    secrets[0].len = strlen("Sekret-42");
+    secrets[1].data = (const unsigned char *) "\xc3\xa9t\xc3\xa9-secret";
+    secrets[1].len = strlen("\xc3\xa9t\xc3\xa9-secret");
+    secrets[2].data = (const unsigned char *) "\x01" "ctl-secret";
+    secrets[2].len = strlen("\x01" "ctl-secret");
+    secrets[3].data = (const unsigned char *) "\"quoted";
+    secrets[3].len = strlen("\"quoted");
+    secrets[4].data = (const unsigned char *) "\xff" "bad";
+    secrets[4].len = strlen("\xff" "bad");
+
+    memset(&in, 0, sizeof(in));
+    in.gateway = 1;
+    in.status = 400;
+    in.operation = "create";
+    in.region = "global";
+    in.secrets = secrets;
+    in.nsecrets = 5;
+    in.error = &err;
+
+#define MESSAGE(s)                                                            \
+    err = gateway_error(s, sizeof(s) - 1, "field", NULL, 0)
+
+#define LINE(m)                                                               \
+    "{\"source\":\"gateway\",\"status\":400,\"operation\":\"create\","        \
+    "\"region\":\"global\",\"subuser\":null,\"errors\":["                     \
+    "{\"field\":null,\"message\":\"" m "\"}]}"
+
+    MESSAGE("a Sekret-42 b Sekret-4 SG.x Sx");
+    is_str(line_of(&in), LINE("a [REDACTED] b Sekret-4 [REDACTED] Sx"),
+           "a secret starting with S, beside SG. tokens");
+
+    MESSAGE("caf\xc3\xa9 \xc3\xa9t\xc3\xa9-secret.");
+    is_str(line_of(&in), LINE("caf\xc3\xa9 [REDACTED]."),
+           "a secret starting with a multi-byte character");
+
+    MESSAGE("x\x01" "ctl-secret\x01y");
+    is_str(line_of(&in), LINE("x[REDACTED]\\u0001y"),
+           "a secret starting with a control byte");
+
+    MESSAGE("say \"quoted\"");
+    is_str(line_of(&in), LINE("say [REDACTED]\\\""),
+           "a secret starting with a quote");
+
+    /* a text body keeps its bytes; the gateway's error reads as U+FFFD */
+    in.error = NULL;
+    in.body = (const unsigned char *) "\xff" "bad \xff" "ba \xfe" "bad";
+    in.body_len = strlen((const char *) in.body);
+    is_str(line_of(&in), LINE("[REDACTED] \\ufffdba \\ufffdbad"),
+           "a secret of invalid UTF-8 in a text body");
+    in.error = &err;
+
+    MESSAGE("plain text, then at the end: Sekret-42");
+    is_str(line_of(&in), LINE("plain text, then at the end: [REDACTED]"),
+           "a secret at the end of a plain run");
+
+    /* a control byte that does not fit before the cap is cut whole */
+    memset(text, 'x', 255);
+    text[255] = '\x01';
+    err = gateway_error(text, 256, "field", NULL, 0);
+    memset(cut, 'x', 253);
+    strcpy(cut + 253, ELLIPSIS);
+    ok(strstr(line_of(&in), cut) != NULL
+       && strstr(line, "x" ELLIPSIS "\"}],\"truncated\":true}") != NULL
+       && strstr(line, "\\u0001") == NULL,
+       "the plain run stops where the cut mark must fit");
+
+#undef MESSAGE
+#undef LINE
+}
+
+
 int
 main(void)
 {
@@ -889,6 +1262,8 @@ main(void)
     test_redaction();
     test_caps();
     test_gateway();
+    test_gateway_direct();
+    test_scanner();
 
     return done_testing();
 }
