@@ -111,72 +111,137 @@ ngx_http_sendgrid_json_headers(ngx_http_request_t *r,
 }
 
 
+/*
+ * One error on the module's routes: its normalized line is logged, and is
+ * what $sendgrid_error yields.  When nothing would be logged (the line is
+ * off, or above the level of every error_log), the line is only made if
+ * $sendgrid_error is read.  For the gateway's own errors (FROM_GATEWAY)
+ * body is ctx->err written by ngx_http_sendgrid_error_buf(), and the line
+ * is made from ctx->err itself.
+ */
 void
 ngx_http_sendgrid_log_error(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_uint_t status, u_char *body, size_t len,
     ngx_uint_t flags)
+{
+    ngx_uint_t                      level;
+    ngx_http_sendgrid_error_src_t  *src;
+    ngx_http_sendgrid_loc_conf_t   *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r,
+                                        ngx_http_sendgrid_integrations_module);
+
+    src = &ctx->error_src;
+
+    src->status = status;
+    src->flags = flags;
+    src->body = body;
+    src->len = len;
+    src->write_key = ctx->write_key;
+    src->encoding = ctx->encoding;
+
+    if ((flags & NGX_HTTP_SENDGRID_FROM_GATEWAY)
+        && ctx->err.status == (int) status)
+    {
+        src->err = ctx->err;
+
+    } else {
+        ngx_memzero(&src->err, sizeof(sg_error_t));
+    }
+
+    ctx->error_pending = 1;
+
+    level = slcf->error_log_level;
+
+    /* what ngx_log_error() checks before it writes anything */
+    if (level == NGX_HTTP_SENDGRID_LOG_OFF
+        || r->connection->log->log_level < level)
+    {
+        return;
+    }
+
+    if (ngx_http_sendgrid_error_line(r, ctx) != NGX_OK) {
+        return;
+    }
+
+    ngx_log_error(level, r->connection->log, 0, "sendgrid_integrations: %*s",
+                  ctx->error_line.len, ctx->error_line.data);
+}
+
+
+/* makes ctx->error_line from ctx->error_src */
+ngx_int_t
+ngx_http_sendgrid_error_line(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx)
 {
     u_char                         *line;
     size_t                          n;
     ngx_uint_t                      i;
     sg_secret_t                    *secrets;
     sg_errlog_input_t               in;
+    ngx_http_sendgrid_error_src_t  *src;
     ngx_http_sendgrid_loc_conf_t   *slcf;
     ngx_http_sendgrid_main_conf_t  *smcf;
+    u_char                          buf[SG_ERRLOG_LINE_MAX + 1];
+
+    ctx->error_pending = 0;
 
     slcf = ngx_http_get_module_loc_conf(r,
                                         ngx_http_sendgrid_integrations_module);
     smcf = ngx_http_get_module_main_conf(r,
                                          ngx_http_sendgrid_integrations_module);
 
+    src = &ctx->error_src;
+
     secrets = ngx_palloc(r->pool,
                          (smcf->secrets.nelts + 1) * sizeof(sg_secret_t));
-    line = ngx_pnalloc(r->pool, SG_ERRLOG_LINE_MAX + 1);
-
-    if (secrets == NULL || line == NULL) {
-        return;
+    if (secrets == NULL) {
+        return NGX_ERROR;
     }
 
     ngx_memcpy(secrets, smcf->secrets.elts,
                smcf->secrets.nelts * sizeof(sg_secret_t));
     i = smcf->secrets.nelts;
 
-    if (ctx->write_key.len) {
-        secrets[i].data = ctx->write_key.data;
-        secrets[i].len = ctx->write_key.len;
+    if (src->write_key.len) {
+        secrets[i].data = src->write_key.data;
+        secrets[i].len = src->write_key.len;
         i++;
     }
 
     ngx_memzero(&in, sizeof(sg_errlog_input_t));
 
-    in.gateway = (flags & NGX_HTTP_SENDGRID_FROM_GATEWAY) ? 1 : 0;
-    in.report_only = (flags & NGX_HTTP_SENDGRID_REPORTED) ? 1 : 0;
-    in.body_cut = (flags & NGX_HTTP_SENDGRID_BODY_CUT) ? 1 : 0;
-    in.status = status;
+    in.gateway = (src->flags & NGX_HTTP_SENDGRID_FROM_GATEWAY) ? 1 : 0;
+    in.report_only = (src->flags & NGX_HTTP_SENDGRID_REPORTED) ? 1 : 0;
+    in.body_cut = (src->flags & NGX_HTTP_SENDGRID_BODY_CUT) ? 1 : 0;
+    in.status = src->status;
     in.operation = sg_op_name(ctx->route.op);
     in.region = (const char *) ngx_http_sendgrid_region_name(ctx->region)->data;
     in.subuser = ctx->subuser.len ? ctx->subuser.data : NULL;
     in.subuser_len = ctx->subuser.len;
-    in.body = body;
-    in.body_len = len;
-    in.encoding = in.gateway ? SG_ENCODING_IDENTITY : ctx->encoding;
+    in.error = src->err.status ? &src->err : NULL;
+    in.body = src->body;
+    in.body_len = src->len;
+    in.encoding = in.gateway ? SG_ENCODING_IDENTITY : src->encoding;
     in.body_max = slcf->error_body_max;
     in.secrets = secrets;
     in.nsecrets = i;
 
-    n = sg_errlog_line(&in, (char *) line);
+    n = sg_errlog_line(&in, (char *) buf);
 
     if (n == 0) {
-        return;
+        return NGX_ERROR;
     }
 
-    ctx->error_line.data = line;
+    line = ngx_pnalloc(r->pool, n);
+    if (line == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->error_line.data = ngx_cpymem(line, buf, n) - n;
     ctx->error_line.len = n;
 
-    if (slcf->error_log_level != NGX_HTTP_SENDGRID_LOG_OFF) {
-        ngx_log_error(slcf->error_log_level, r->connection->log, 0,
-                      "sendgrid_integrations: %*s", n, line);
-    }
+    return NGX_OK;
 }
 
 

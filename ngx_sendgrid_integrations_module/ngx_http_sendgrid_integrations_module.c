@@ -346,6 +346,12 @@ ngx_http_sendgrid_error_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    /* a line no log needed is made now; when it cannot be, the one
+     * before it stays, as when it is logged */
+    if (ctx->error_pending) {
+        (void) ngx_http_sendgrid_error_line(r, ctx);
+    }
+
     ngx_http_sendgrid_set_value(v, &ctx->error_line);
 
     return NGX_OK;

@@ -74,6 +74,22 @@ typedef struct {
 } ngx_http_sendgrid_main_conf_t;
 
 
+/* what ngx_http_sendgrid_log_error() was given: what a line is made of */
+typedef struct {
+    ngx_uint_t                      status;
+    ngx_uint_t                      flags;
+    u_char                         *body;     /* in the request pool */
+    size_t                          len;
+
+    /* the gateway's own error, when err.status is set */
+    sg_error_t                      err;
+
+    /* as they were then: write_key is known only once the body is read */
+    ngx_str_t                       write_key;
+    sg_encoding_t                   encoding;
+} ngx_http_sendgrid_error_src_t;
+
+
 typedef struct {
     sg_route_t                      route;
 
@@ -92,8 +108,10 @@ typedef struct {
     /* nginx's error page, as JSON */
     ngx_buf_t                      *replacement;
 
-    /* $sendgrid_error */
+    /* $sendgrid_error; with error_pending, the line of the last error is
+     * still to be made from error_src, as no log line needed it */
     ngx_str_t                       error_line;
+    ngx_http_sendgrid_error_src_t   error_src;
 
     /* an upstream error body being inspected */
     u_char                         *copy;
@@ -106,6 +124,7 @@ typedef struct {
     unsigned                        own_response:1;
     unsigned                        replace:1;
     unsigned                        inspect:1;
+    unsigned                        error_pending:1;
 } ngx_http_sendgrid_ctx_t;
 
 
@@ -136,6 +155,8 @@ ngx_int_t ngx_http_sendgrid_json_headers(ngx_http_request_t *r,
 void ngx_http_sendgrid_log_error(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_uint_t status, u_char *body, size_t len,
     ngx_uint_t flags);
+ngx_int_t ngx_http_sendgrid_error_line(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx);
 void ngx_http_sendgrid_report(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx);
 
