@@ -60,23 +60,6 @@ sub auth_of {
     return @a == 1 ? $a[0] : join(' | ', 'several:', @a);
 }
 
-# the workers of the running master
-sub workers {
-    my $master = $t->nginx_pid or return ();
-    my @pids;
-    opendir my $d, '/proc' or return ();
-    for my $pid (grep { /^\d+$/ } readdir $d) {
-        open my $fh, '<', "/proc/$pid/stat" or next;
-        my $stat = <$fh> // '';
-        close $fh;
-        my ($ppid) = $stat =~ /\)\s+\S+\s+(\d+)/ or next;
-        push @pids, $pid if $ppid == $master;
-    }
-    closedir $d;
-    return @pids;
-}
-
-
 # before: the old keys
 
 for my $n (0 .. 3) {
@@ -126,30 +109,17 @@ if ($pid == 0) {
 # let the client run, then rotate both keys and reload
 sleep 0.6;
 
-my @old_workers = workers();
+my @old_workers = $t->workers;
 ok(@old_workers > 0, 'old workers found: ' . join(' ', @old_workers));
 
 $t->key_file('global.key', "$new{global}\n");
 $t->key_file('eu.key', "\n  $new{eu}\t\n");
 
-my $signalled = time;
-$t->reload;
-
 # the reload is complete when a new worker runs and no old one is left
-# (at most 30 seconds: workers of a sanitizer build are slow to exit)
-my $reloaded;
-for (1 .. 1200) {
-    my %old_pid = map { $_ => 1 } @old_workers;
-    my @now = workers();
-    my $old_left = grep { kill 0, $_ } @old_workers;
-    if (!$old_left && grep { !$old_pid{$_} } @now) {
-        $reloaded = time;
-        last;
-    }
-    sleep 0.025;
-}
+my $signalled = time;
+my $reloaded = $t->reload(wait => 1);
 ok($reloaded, 'the old workers are gone and new ones run')
-    or diag(sprintf 'workers now: %s', join ' ', workers());
+    or diag(sprintf 'workers now: %s', join ' ', $t->workers);
 $reloaded //= time;
 
 waitpid($pid, 0);

@@ -114,7 +114,7 @@ sub replace {
 sub config_for {
     my ($global, $eu) = @_;
     my $text = $example;
-    my $module = $t->{module};
+    my $module = $t->module;
 
     replace(\$text, qr/^load_module \S+;$/m,
             $module ? "load_module $module;" : '', 1);
@@ -302,41 +302,13 @@ is_deeply([@{$slow_error // {}}{qw(source status operation region)}],
 
 # impostors: the upstream{} blocks point at them; reload
 
-sub workers {
-    my $master = $t->nginx_pid or return ();
-    my @pids;
-    opendir my $d, '/proc' or return ();
-    for my $pid (grep { /^\d+$/ } readdir $d) {
-        open my $fh, '<', "/proc/$pid/stat" or next;
-        my $stat = <$fh> // '';
-        close $fh;
-        my ($ppid) = $stat =~ /\)\s+\S+\s+(\d+)/ or next;
-        push @pids, $pid if $ppid == $master;
-    }
-    closedir $d;
-    return @pids;
-}
-
 # An old worker no longer takes requests once it has closed its listening
-# sockets ("gracefully shutting down", a notice): requests sent after that
-# meet the new configuration.
+# sockets: requests sent after that meet the new configuration.
 sub reload_with {
     my ($text, $name) = @_;
-    my %old = map { $_ => 1 } workers();
     my ($rc, $out) = $t->test_config($text, whole => 1);
     is($rc, 0, "$name: nginx -t") or diag($out);
-    $t->reload;
-    for (1 .. 800) {
-        my @now = workers();
-        my $log = $t->error_log;
-        my @serving = grep { kill(0, $_)
-                             && $log !~ /\b$_#$_: gracefully shutting down/ }
-                      keys %old;
-        return pass("$name: reloaded")
-            if @now && !@serving && grep { !$old{$_} } @now;
-        sleep 0.025;
-    }
-    fail("$name: reloaded");
+    ok($t->reload(wait => 'listening'), "$name: reloaded");
 }
 
 my $log_before = length $t->error_log;

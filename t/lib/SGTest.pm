@@ -22,6 +22,14 @@ package SGTest;
 #   my @seen = $t->upstream('global');
 #   $t->done_testing;
 #
+# The server:
+#   $t->dir, $t->port, $t->module      the prefix, the gateway's port, the
+#                                      module loaded (undef: built in)
+#   $t->workers                        pids of the running workers
+#   $t->reload(wait => 1)              reload; returns once the old
+#                                      workers are gone ('listening': once
+#                                      they take no new request)
+#
 # Environment: TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE
 # (the .so to load_module; default build/ngx_http_sendgrid_integrations_module.so
 # when the binary is Debian's), TEST_NGINX_LEAVE=1 keeps the prefix.
@@ -70,6 +78,9 @@ sub new {
 
 sub dir { $_[0]{dir} }
 sub port { $_[0]{port} }
+
+# The module nginx loads with load_module, or undef when it is built in.
+sub module { $_[0]{module} }
 
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -318,11 +329,50 @@ sub nginx_pid {
     return $pid;
 }
 
-sub reload {
+# The worker processes of the running master: its children in /proc.
+sub workers {
     my ($self) = @_;
+    my $master = $self->nginx_pid or return ();
+    opendir my $d, '/proc' or return ();
+    my @pids;
+    for my $pid (grep { /^\d+$/ } readdir $d) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my $stat = <$fh> // '';
+        close $fh;
+        # the parent follows the command in parentheses and the state
+        my ($ppid) = $stat =~ /\)\s+\S+\s+(\d+)/ or next;
+        push @pids, $pid if $ppid == $master;
+    }
+    closedir $d;
+    return @pids;
+}
+
+# Signals nginx to reload its configuration file.  wait => 1: returns
+# once a new worker runs and every old one has exited; wait => 'listening':
+# once a new worker runs and every old one has exited or closed its
+# listening sockets ("gracefully shutting down", a notice), after which no
+# new request reaches it.  With a wait, returns the time the reload was
+# seen complete, or undef after 30 seconds (workers of a sanitizer build
+# are slow to exit).
+sub reload {
+    my ($self, %opt) = @_;
+    my %old = map { $_ => 1 } $self->workers;
+
     my ($rc, $out) = $self->run_nginx('-c', "$self->{dir}/nginx.conf",
                                       '-s', 'reload');
     die "reload failed: $out" if $rc;
+    return unless $opt{wait};
+
+    for (1 .. 1200) {
+        my @new = grep { !$old{$_} } $self->workers;
+        my $log = $opt{wait} eq 'listening' ? $self->error_log : '';
+        my @serving = grep { kill(0, $_)
+                             && $log !~ /\b$_#\d+: gracefully shutting down/ }
+                      keys %old;
+        return time if @new && !@serving;
+        sleep 0.025;
+    }
+    return undef;
 }
 
 sub stop {
