@@ -217,9 +217,19 @@ struct sg_body_s {
 
 static int sg_body_scan(sg_body_t *v, const unsigned char *start,
     const unsigned char *end);
+static const unsigned char *sg_body_tokens(sg_body_t *v,
+    const unsigned char *start, const unsigned char *p,
+    const unsigned char *end);
+static const unsigned char *sg_body_whole_scalar(unsigned char c,
+    const unsigned char *p, const unsigned char *end);
+static const unsigned char *sg_body_whole_word(const unsigned char *p,
+    const unsigned char *end, const char *rest, size_t n);
 static int sg_body_open(sg_body_t *v, unsigned array, size_t pos);
 static int sg_body_close(sg_body_t *v, unsigned array, size_t pos);
 static unsigned sg_body_role(sg_body_t *v);
+static int sg_body_string(sg_body_t *v, const unsigned char *s, size_t len,
+    size_t pos);
+static int sg_body_scalar(sg_body_t *v, size_t pos);
 static void sg_body_string_start(sg_body_t *v);
 static int sg_body_string_end(sg_body_t *v, size_t pos);
 static int sg_body_code_point(sg_body_t *v);
@@ -240,10 +250,14 @@ static int sg_body_table_add(sg_body_t *v, size_t i);
 static void sg_body_table_put(sg_body_t *v, size_t i);
 static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
     size_t len);
-static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type);
+static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
+    const unsigned char *s, size_t len);
+static int sg_body_is_event(const unsigned char *s, size_t len);
 static int sg_body_verdict(sg_body_t *v);
 static int sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead);
-static int sg_body_special(const unsigned char *p);
+static const unsigned char *sg_body_plain_run(const unsigned char *p,
+    const unsigned char *end);
+static uint64_t sg_body_special(const unsigned char *p);
 static size_t sg_body_utf8_whole(const unsigned char *p,
     const unsigned char *end);
 static int sg_body_fail(sg_body_t *v, size_t pos);
@@ -292,26 +306,6 @@ static const char  sg_body_dbl_limit[] =
 
 #define SG_BODY_DBL_DIGITS  (sizeof(sg_body_dbl_limit) - 1)
 #define SG_BODY_DBL_EXP     308          /* of the first digit */
-
-static const struct {
-    const char  *name;
-    size_t       len;
-} sg_body_events[] = {
-#define sg_body_event(s)  { s, sizeof(s) - 1 }
-    sg_body_event("drop"),
-    sg_body_event("processed"),
-    sg_body_event("deferred"),
-    sg_body_event("group_unsubscribe"),
-    sg_body_event("bounce"),
-    sg_body_event("delivered"),
-    sg_body_event("click"),
-    sg_body_event("unsubscribe"),
-    sg_body_event("open"),
-    sg_body_event("group_resubscribe"),
-    sg_body_event("spamreport"),
-    sg_body_event("machine_opened")
-#undef sg_body_event
-};
 
 static uint64_t  sg_body_k0;
 static uint64_t  sg_body_k1;
@@ -477,7 +471,6 @@ static int
 sg_body_scan(sg_body_t *v, const unsigned char *start,
     const unsigned char *end)
 {
-    size_t                n;
     unsigned              d;
     unsigned char         c;
     const unsigned char  *p, *q;
@@ -491,124 +484,19 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
         switch (v->state) {
 
         case sw_space:
-            c = *p++;
+            p = sg_body_tokens(v, start, p, end);
 
-            switch (c) {
-
-            case ' ':
-            case '\n':
-            case '\r':
-            case '\t':
-                continue;
-
-            case '{':
-            case '[':
-                if (sg_body_open(v, c == '[', sg_off(p)) != SG_BODY_OK) {
-                    return v->status;
-                }
-                continue;
-
-            case '}':
-            case ']':
-                if (sg_body_close(v, c == ']', sg_off(p)) != SG_BODY_OK) {
-                    return v->status;
-                }
-                continue;
-
-            case ':':
-                if (v->expect != ex_colon) {
-                    return sg_body_fail(v, sg_off(p));
-                }
-
-                v->expect = ex_value;
-                continue;
-
-            case ',':
-                if (v->expect != ex_next) {
-                    return sg_body_fail(v, sg_off(p));
-                }
-
-                v->expect = v->levels[v->depth - 1].array ? ex_value : ex_key;
-                continue;
-
-            case '"':
-                sg_body_string_start(v);
-                v->state = sw_string;
-                continue;
-
-            case '-':
-                sg_body_scalar_start(v);
-                v->neg = 1;
-                v->state = sw_minus;
-                continue;
-
-            case '0':
-                sg_body_scalar_start(v);
-                v->state = sw_zero;
-                continue;
-
-            default:
-                break;
+            if (p == NULL) {
+                return v->status;
             }
 
-            if (c >= '1' && c <= '9') {
-                sg_body_scalar_start(v);
-                v->ival = c - '0';
-                v->int_digits = 1;
-                v->cmp = (int) c - sg_body_dbl_limit[0];
-                v->sig = 1;
-                v->state = sw_int;
-                continue;
-            }
-
-            if (sg_body_is_alpha(c)) {
-                sg_body_scalar_start(v);
-                v->word = (c == 't') ? "true"
-                          : (c == 'f') ? "false"
-                          : (c == 'n') ? "null" : NULL;
-                v->word_n = 1;
-                v->state = sw_word;
-                continue;
-            }
-
-            if (c >= 0x80) {
-                /* a stray character: the error follows it whole */
-                n = sg_off(p) - 1;
-
-                if (sg_body_utf8_start(v, c, n) != 0) {
-                    return sg_body_fail(v, n);
-                }
-
-                v->err_pos = n + 1 + v->u_need;
-                v->state = sw_error_utf8;
-                continue;
-            }
-
-            /* any other byte, NUL and control bytes included */
-            return sg_body_fail(v, sg_off(p));
+            continue;
 
         case sw_string:
             q = p;
 
             if (!v->after_hi) {
-                for ( ;; ) {
-                    while (end - p >= 8 && !sg_body_special(p)) {
-                        p += 8;
-                    }
-
-                    while (p < end && sg_body_plain[*p]) {
-                        p++;
-                    }
-
-                    if (p < end && *p >= 0x80
-                        && (n = sg_body_utf8_whole(p, end)) != 0)
-                    {
-                        p += n;
-                        continue;
-                    }
-
-                    break;
-                }
+                p = sg_body_plain_run(p, end);
 
                 if (v->sink && sg_body_add(&v->arena, q, p - q) != 0) {
                     return sg_body_nomem(v);
@@ -959,6 +847,235 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
 }
 
 
+/*
+ * Between tokens.  A token that lies whole in the buffer and needs no
+ * closer look (a string without escapes, an integer that fits, a
+ * literal) is taken at once; any other is left to the lexer's states,
+ * where it may go on into the next buffer.  Returns where it stopped,
+ * or NULL when the verdict is known.
+ */
+static const unsigned char *
+sg_body_tokens(sg_body_t *v, const unsigned char *start,
+    const unsigned char *p, const unsigned char *end)
+{
+    size_t                n;
+    unsigned char         c;
+    const unsigned char  *q;
+
+#define sg_off(p)  (v->base + (size_t) ((p) - start))
+
+    while (p < end) {
+        c = *p++;
+
+        switch (c) {
+
+        case ' ':
+        case '\n':
+        case '\r':
+        case '\t':
+            continue;
+
+        case '"':
+            q = sg_body_plain_run(p, end);
+
+            if (q < end && *q == '"') {
+                if (sg_body_string(v, p, q - p, sg_off(q + 1)) != SG_BODY_OK) {
+                    return NULL;
+                }
+
+                p = q + 1;
+                continue;
+            }
+
+            /* escapes, odd bytes or the end of the buffer: byte by byte */
+            sg_body_string_start(v);
+
+            if (v->sink && sg_body_add(&v->arena, p, q - p) != 0) {
+                sg_body_nomem(v);
+                return NULL;
+            }
+
+            v->state = sw_string;
+            return q;
+
+        case ',':
+            if (v->expect != ex_next) {
+                sg_body_fail(v, sg_off(p));
+                return NULL;
+            }
+
+            v->expect = v->levels[v->depth - 1].array ? ex_value : ex_key;
+            continue;
+
+        case ':':
+            if (v->expect != ex_colon) {
+                sg_body_fail(v, sg_off(p));
+                return NULL;
+            }
+
+            v->expect = ex_value;
+            continue;
+
+        case '{':
+        case '[':
+            if (sg_body_open(v, c == '[', sg_off(p)) != SG_BODY_OK) {
+                return NULL;
+            }
+            continue;
+
+        case '}':
+        case ']':
+            if (sg_body_close(v, c == ']', sg_off(p)) != SG_BODY_OK) {
+                return NULL;
+            }
+            continue;
+
+        default:
+            break;
+        }
+
+        q = sg_body_whole_scalar(c, p, end);
+
+        if (q != NULL) {
+            if (sg_body_scalar(v, sg_off(q)) != SG_BODY_OK) {
+                return NULL;
+            }
+
+            p = q;
+
+            if (*p == '\0') {
+                /* see sw_word */
+                v->drift++;
+                p++;
+            }
+
+            continue;
+        }
+
+        if (c == '-') {
+            sg_body_scalar_start(v);
+            v->neg = 1;
+            v->state = sw_minus;
+            return p;
+        }
+
+        if (c == '0') {
+            sg_body_scalar_start(v);
+            v->state = sw_zero;
+            return p;
+        }
+
+        if (c >= '1' && c <= '9') {
+            sg_body_scalar_start(v);
+            v->ival = c - '0';
+            v->int_digits = 1;
+            v->cmp = (int) c - sg_body_dbl_limit[0];
+            v->sig = 1;
+            v->state = sw_int;
+            return p;
+        }
+
+        if (sg_body_is_alpha(c)) {
+            sg_body_scalar_start(v);
+            v->word = (c == 't') ? "true"
+                      : (c == 'f') ? "false"
+                      : (c == 'n') ? "null" : NULL;
+            v->word_n = 1;
+            v->state = sw_word;
+            return p;
+        }
+
+        if (c >= 0x80) {
+            /* a stray character: the error follows it whole */
+            n = sg_off(p) - 1;
+
+            if (sg_body_utf8_start(v, c, n) != 0) {
+                sg_body_fail(v, n);
+                return NULL;
+            }
+
+            v->err_pos = n + 1 + v->u_need;
+            v->state = sw_error_utf8;
+            return p;
+        }
+
+        /* any other byte, NUL and control bytes included */
+        sg_body_fail(v, sg_off(p));
+        return NULL;
+    }
+
+    return p;
+
+#undef sg_off
+}
+
+
+/*
+ * The end of a number or literal that starts with c, before p, when it
+ * lies whole before end and needs no closer look: an integer of at most
+ * 18 digits, which fits any json_int_t, or true, false or null.  Else
+ * NULL.
+ */
+static const unsigned char *
+sg_body_whole_scalar(unsigned char c, const unsigned char *p,
+    const unsigned char *end)
+{
+    const unsigned char  *q;
+
+    switch (c) {
+
+    case '-':
+        if (p == end || *p < '1' || *p > '9') {
+            return NULL;
+        }
+
+        p++;
+        break;
+
+    case '1': case '2': case '3': case '4': case '5':
+    case '6': case '7': case '8': case '9':
+        break;
+
+    case 't':
+        return sg_body_whole_word(p, end, "rue", 3);
+
+    case 'f':
+        return sg_body_whole_word(p, end, "alse", 4);
+
+    case 'n':
+        return sg_body_whole_word(p, end, "ull", 3);
+
+    default:
+        return NULL;
+    }
+
+    for (q = p; q < end && (unsigned char) (*q - '0') < 10; q++) {
+        /* void */
+    }
+
+    if (q == end || q - p > 17 || *q == '.' || *q == 'e' || *q == 'E') {
+        return NULL;
+    }
+
+    return q;
+}
+
+
+/* The rest of a literal, whole before end and not followed by a letter. */
+static const unsigned char *
+sg_body_whole_word(const unsigned char *p, const unsigned char *end,
+    const char *rest, size_t n)
+{
+    if ((size_t) (end - p) <= n || memcmp(p, rest, n) != 0
+        || sg_body_is_alpha(p[n]))
+    {
+        return NULL;
+    }
+
+    return p + n;
+}
+
+
 /* '{' or '[' ends before pos */
 static int
 sg_body_open(sg_body_t *v, unsigned array, size_t pos)
@@ -993,7 +1110,9 @@ sg_body_open(sg_body_t *v, unsigned array, size_t pos)
         ctx = role;
     }
 
-    if (sg_body_fact(v, role, array ? sg_type_array : sg_type_object) != 0) {
+    if (sg_body_fact(v, role, array ? sg_type_array : sg_type_object, NULL, 0)
+        != 0)
+    {
         return sg_body_nomem(v);
     }
 
@@ -1086,6 +1205,67 @@ sg_body_role(sg_body_t *v)
 }
 
 
+/*
+ * A whole string without escapes, the len bytes at s; its closing quote
+ * ends before pos.
+ */
+static int
+sg_body_string(sg_body_t *v, const unsigned char *s, size_t len, size_t pos)
+{
+    switch (v->expect) {
+
+    case ex_first_key:
+    case ex_key:
+        v->str_start = v->arena.len;
+
+        if (sg_body_add(&v->arena, s, len) != 0) {
+            return sg_body_nomem(v);
+        }
+
+        return sg_body_name(v, pos);
+
+    case ex_value:
+    case ex_first_item:
+        if (v->depth >= SG_BODY_MAX_DEPTH) {
+            return sg_body_fail(v, pos);
+        }
+
+        if (sg_body_fact(v, sg_body_role(v), sg_type_string, s, len) != 0) {
+            return sg_body_nomem(v);
+        }
+
+        v->expect = ex_next;
+
+        return SG_BODY_OK;
+
+    default:
+        return sg_body_fail(v, pos);
+    }
+}
+
+
+/*
+ * A whole number or literal that needs no closer look ends before pos.
+ */
+static int
+sg_body_scalar(sg_body_t *v, size_t pos)
+{
+    if ((v->expect != ex_value && v->expect != ex_first_item)
+        || v->depth >= SG_BODY_MAX_DEPTH)
+    {
+        return sg_body_fail(v, pos);
+    }
+
+    if (sg_body_fact(v, sg_body_role(v), sg_type_scalar, NULL, 0) != 0) {
+        return sg_body_nomem(v);
+    }
+
+    v->expect = ex_next;
+
+    return SG_BODY_OK;
+}
+
+
 static void
 sg_body_string_start(sg_body_t *v)
 {
@@ -1145,7 +1325,10 @@ sg_body_string_end(sg_body_t *v, size_t pos)
         return sg_body_name(v, pos);
     }
 
-    if (sg_body_fact(v, v->role, sg_type_string) != 0) {
+    if (sg_body_fact(v, v->role, sg_type_string, sg_body_text(v),
+                     sg_body_text_len(v))
+        != 0)
+    {
         return sg_body_nomem(v);
     }
 
@@ -1289,7 +1472,7 @@ sg_body_scalar_end(sg_body_t *v, size_t pos)
         }
     }
 
-    if (sg_body_fact(v, v->role, sg_type_scalar) != 0) {
+    if (sg_body_fact(v, v->role, sg_type_scalar, NULL, 0) != 0) {
         return sg_body_nomem(v);
     }
 
@@ -1643,19 +1826,16 @@ sg_body_member_role(unsigned ctx, const unsigned char *name, size_t len)
 
 
 /*
- * Notes what a value of a member the schema names is; a string's decoded
- * text is at the top of the arena.
+ * Notes what a value of a member the schema names is; s is the decoded
+ * text of a string.
  */
 static int
-sg_body_fact(sg_body_t *v, unsigned role, unsigned type)
+sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
+    const unsigned char *s, size_t len)
 {
     char                  text[sizeof("filters.email_events[] is not a valid "
                                       "email event") + 20];
-    size_t                i, n, len;
-    const unsigned char  *s;
-
-    s = sg_body_text(v);
-    len = (type == sg_type_string) ? sg_body_text_len(v) : 0;
+    size_t                i, n;
 
     switch (role) {
 
@@ -1674,16 +1854,8 @@ sg_body_fact(sg_body_t *v, unsigned role, unsigned type)
         break;
 
     case sg_role_event:
-        if (type == sg_type_string) {
-            for (i = 0; i < sizeof(sg_body_events) / sizeof(sg_body_events[0]);
-                 i++)
-            {
-                if (len == sg_body_events[i].len
-                    && memcmp(s, sg_body_events[i].name, len) == 0)
-                {
-                    return 0;
-                }
-            }
+        if (type == sg_type_string && sg_body_is_event(s, len)) {
+            return 0;
         }
 
         n = snprintf(text, sizeof(text), "filters.email_events[%zu] is not "
@@ -1728,6 +1900,51 @@ sg_body_fact(sg_body_t *v, unsigned role, unsigned type)
     }
 
     return 0;
+}
+
+
+/*
+ * Whether s is one of the email events of SPEC section 5: told apart by
+ * length and first byte, then compared whole with a constant length,
+ * which compilers do inline.
+ */
+static int
+sg_body_is_event(const unsigned char *s, size_t len)
+{
+    switch (len) {
+
+    case 4:
+        return sg_body_is(s, len, "drop") || sg_body_is(s, len, "open");
+
+    case 5:
+        return sg_body_is(s, len, "click");
+
+    case 6:
+        return sg_body_is(s, len, "bounce");
+
+    case 8:
+        return sg_body_is(s, len, "deferred");
+
+    case 9:
+        return (s[0] == 'p') ? sg_body_is(s, len, "processed")
+                             : sg_body_is(s, len, "delivered");
+
+    case 10:
+        return sg_body_is(s, len, "spamreport");
+
+    case 11:
+        return sg_body_is(s, len, "unsubscribe");
+
+    case 14:
+        return sg_body_is(s, len, "machine_opened");
+
+    case 17:
+        return (s[6] == 'u') ? sg_body_is(s, len, "group_unsubscribe")
+                             : sg_body_is(s, len, "group_resubscribe");
+
+    default:
+        return 0;
+    }
 }
 
 
@@ -1890,12 +2107,61 @@ sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead)
 
 
 /*
- * Whether any of the 8 bytes at p needs a look inside a string: '"',
- * '\\', a control byte or a byte of a multi-byte character.  The tests
- * for a zero byte (x - 0x01) & ~x & 0x80 and for a byte below 0x20 may
- * flag wrong bytes above a true hit, never a word with none.
+ * The bytes from p that stand for themselves inside a string: returns
+ * the first that does not ('"', '\\', a control byte, the end) and is not
+ * the start of a well-formed character lying whole before end.
  */
-static int
+static const unsigned char *
+sg_body_plain_run(const unsigned char *p, const unsigned char *end)
+{
+    size_t    n;
+    uint64_t  special;
+
+    for ( ;; ) {
+        if (end - p >= 8) {
+            special = sg_body_special(p);
+
+            if (special == 0) {
+                p += 8;
+                continue;
+            }
+
+#if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+            /* the lowest flag is exact (see sg_body_special) */
+            p += __builtin_ctzll(special) / 8;
+#else
+            while (sg_body_plain[*p]) {
+                p++;
+            }
+#endif
+
+        } else {
+            while (p < end && sg_body_plain[*p]) {
+                p++;
+            }
+
+            if (p == end) {
+                return p;
+            }
+        }
+
+        if (*p < 0x80 || (n = sg_body_utf8_whole(p, end)) == 0) {
+            return p;
+        }
+
+        p += n;
+    }
+}
+
+
+/*
+ * Flags (bit 7 of a byte) the 8 bytes at p that need a look inside a
+ * string: '"', '\\', a control byte or a byte of a multi-byte character.
+ * The tests for a zero byte (x - 0x01) & ~x & 0x80 and for a byte below
+ * 0x20 may flag wrong bytes above a true hit, where a borrow runs on,
+ * never a word with none: the flag of the lowest byte is exact.
+ */
+static uint64_t
 sg_body_special(const unsigned char *p)
 {
     uint64_t  w, q, b;
@@ -1909,8 +2175,7 @@ sg_body_special(const unsigned char *p)
             | ((b - 0x0101010101010101ULL) & ~b)
             | ((w - 0x2020202020202020ULL) & ~w)
             | w)
-           & 0x8080808080808080ULL
-           ? 1 : 0;
+           & 0x8080808080808080ULL;
 }
 
 
