@@ -6,10 +6,8 @@
 use strict;
 use warnings;
 
-use IO::Socket::INET;
 use JSON::PP;
 use Test::More;
-use Time::HiRes qw(sleep);
 use SGTest;
 
 my $t = SGTest->new;
@@ -577,7 +575,7 @@ my @smuggling = (
 for my $case (@smuggling) {
     my ($what, $status, $first) = @$case;
 
-    my @r = exchange($first . $after);
+    my @r = $t->pipelined($first . $after);
 
     is_deeply([ map { $_->{status} } @r ], [$status, 200],
               "$what: the refusal, then the next request's answer");
@@ -601,34 +599,3 @@ like($ops, qr{^400 op=\[\] region=\[global\] "get }m,
      'access log: a lower-case method, refused by nginx, logged');
 
 $t->done_testing;
-
-
-# Sends bytes on one connection, reads until the server closes it, and
-# splits what came back into responses (each with a Content-Length).
-sub exchange {
-    my ($bytes) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
-                                  Proto => 'tcp')
-        or die "connect: $!";
-    binmode $s;
-    SGTest::syswrite_all($s, $bytes);
-
-    my $buf = '';
-    local $SIG{ALRM} = sub { die "timed out reading responses\n" };
-    alarm 20;
-    1 while sysread($s, $buf, 65536, length $buf);
-    alarm 0;
-    close $s;
-
-    my @responses;
-    while (length $buf) {
-        my $r = SGTest::parse_head(\$buf) or last;
-        my $len = $r->{headers}{'content-length'}[0] // 0;
-        $r->{body} = substr($buf, 0, $len, '');
-        $r->{raw} .= $r->{body};
-        push @responses, $r;
-    }
-
-    return @responses;
-}

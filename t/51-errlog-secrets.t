@@ -136,7 +136,7 @@ sub exchange {
     push @h, 'Content-Type' => 'application/json' if defined $opt{body};
 
     my $r = $t->request($method, $target, headers => \@h, body => $opt{body});
-    pop @{$t->{responses}}
+    $t->forget_response
         if defined $opt{echo} && grep { index($opt{echo}, $_) >= 0 } @log_secrets;
 
     my %var = (json => access_value('errlog-json.log', $id),

@@ -8,7 +8,6 @@ use strict;
 use warnings;
 
 use Test::More;
-use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
 use SGTest;
@@ -469,9 +468,7 @@ for my $ok ([ 200, 'list', GET => $coll ],
 # connection at the first body byte.
 sub timed_get {
     my ($host, $id, %opt) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
-                                  Proto => 'tcp') or die "connect: $!";
-    binmode $s;
+    my $s = $t->connect;
     my $start = time;
     SGTest::syswrite_all($s, "GET $coll HTTP/1.0\r\nHost: $host\r\n"
                              . "X-Test-Id: $id\r\n\r\n");
@@ -487,6 +484,7 @@ sub timed_get {
     alarm 0;
     my $end = time - $start;
     close $s;
+    $t->seen_response($buf);
     my ($head, $body) = split /\r\n\r\n/, $buf, 2;
     return ($first, $end, $head, $body);
 }

@@ -241,48 +241,13 @@ sub pieces {
     return @p;
 }
 
-# Expect: 100-continue driven by hand: the interim answer, then the body;
-# a final answer instead of the interim one ends the exchange.
+# Expect: 100-continue: the interim answer, then the body
 sub expect_continue {
     my ($host, $body, %o) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
-                                  Proto => 'tcp')
-        or die "connect: $!";
-    binmode $s;
-
-    SGTest::syswrite_all($s, head($host, expect => 1, chunked => $o{chunked},
-                                  length => length $body));
-
-    my $buf = '';
-    local $SIG{ALRM} = sub { die "no interim or final answer\n" };
-    alarm 10;
-    while ($buf !~ /\r\n\r\n/) {
-        sysread($s, $buf, 1, length $buf) or last;
-    }
-    alarm 0;
-
-    my $r;
-
-    if ($buf eq "HTTP/1.1 100 Continue\r\n\r\n") {
-        SGTest::syswrite_all($s, $o{chunked} ? chunk($body, $o{chunked})
-                                             : $body);
-        $r = SGTest::read_response($s);
-        $r->{interim} = 1;
-
-    } else {
-        1 while sysread($s, $buf, 65536, length $buf);
-        $r = SGTest::parse_head(\$buf) or die "no answer";
-        my $len = $r->{headers}{'content-length'}[0] // length $buf;
-        $r->{body} = substr($buf, 0, $len);
-        $r->{raw} .= $r->{body};
-        $r->{interim} = 0;
-    }
-
-    close $s;
-    # the closing checks look for secrets in every response
-    push @{$t->{responses}}, $r->{raw};
-    return $r;
+    return $t->expect_continue(
+        head($host, expect => 1, chunked => $o{chunked},
+             length => length $body),
+        $o{chunked} ? chunk($body, $o{chunked}) : $body);
 }
 
 my %TRANSPORTS = (
@@ -437,10 +402,7 @@ for my $c (grep { defined $_->{message} } @BODIES) {
     my $body = post(label => qq("$BIG"));
     my $name = 'request buffering off, valid 50 KB body';
 
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
-                                  Proto => 'tcp')
-        or die "connect: $!";
-    binmode $s;
+    my $s = $t->connect;
 
     SGTest::syswrite_all($s, head('sink.test', length => length $body)
                              . substr($body, 0, -10));
@@ -474,32 +436,13 @@ for my $c (grep { defined $_->{message} } @BODIES) {
 
     my $r = SGTest::read_response($s);
     close $s;
-    push @{$t->{responses}}, $r->{raw};
+    $t->seen_response($r->{raw});
     is($r->{status}, 200, "$name: the upstream's answer");
     $cases++;
 }
 
 
 # --- keep-alive: what follows a refused body is the next request ------------
-
-sub keepalive {
-    my (@requests) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
-                                  Proto => 'tcp')
-        or die "connect: $!";
-    binmode $s;
-
-    my @r;
-    for my $req (@requests) {
-        SGTest::syswrite_all($s, $req);
-        my $r = SGTest::read_response($s) or last;
-        push @{$t->{responses}}, $r->{raw};
-        push @r, $r;
-    }
-    close $s;
-    return @r;
-}
 
 sub ka_head {
     my ($method, $target, $host, %o) = @_;
@@ -544,10 +487,10 @@ sub ka_head {
         my ($what, $first, $status, $body) = @$ka;
         my $name = "keep-alive after $what";
 
-        my @r = keepalive($first,
-                          ka_head(POST => $COLLECTION, 'localhost',
-                                  type => $json, length => length $valid,
-                                  close => 1) . $valid);
+        my @r = $t->keepalive($first,
+                              ka_head(POST => $COLLECTION, 'localhost',
+                                      type => $json, length => length $valid,
+                                      close => 1) . $valid);
         $cases++;
 
         is(scalar @r, 2, "$name: two answers") or next;

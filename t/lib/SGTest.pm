@@ -30,6 +30,21 @@ package SGTest;
 #                                      workers are gone ('listening': once
 #                                      they take no new request)
 #
+# Clients (each response: { status, reason, version, headers => { lc name
+# => [values] }, header_list, body, raw }, recorded for the secret check):
+#   $t->request(POST => $target, headers => [...], body => ..., chunked => 1)
+#   $t->raw($bytes or [parts sent with pauses], head => 1)
+#   $t->pipelined($bytes)              several requests written at once on
+#                                      one connection; the responses
+#   $t->keepalive(@requests)           one connection, each request once
+#                                      the answer before it is in
+#   $t->expect_continue($head, $body)  Expect: 100-continue by hand;
+#                                      the response has interim => 0 or 1
+#   $t->connect                        a socket of your own; then
+#   $t->seen_response($raw)            records what it got, and
+#   $t->forget_response                leaves the last one unchecked (a
+#                                      test that echoes a secret on purpose)
+#
 # Environment: TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE
 # (the .so to load_module; default build/ngx_http_sendgrid_integrations_module.so
 # when the binary is Debian's), TEST_NGINX_LEAVE=1 keeps the prefix.
@@ -408,17 +423,38 @@ sub DESTROY {
 # an interrupted test still stops what it started
 $SIG{INT} = $SIG{TERM} = sub { exit 1 };
 
+# A connection to the gateway, for exchanges the methods below do not
+# cover; record what comes back with seen_response.
+sub connect {
+    my ($self) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
+                                  Proto => 'tcp')
+        or die "connect: $!";
+    binmode $s;
+    return $s;
+}
+
+# Records raw response bytes for the closing check that no secret shows
+# in a response; every method here that reads a response does it.
+sub seen_response {
+    my ($self, @raw) = @_;
+    push @{$self->{responses}}, grep { defined } @raw;
+}
+
+# Leaves the last recorded response out of that check: for a test that
+# makes the upstream echo a secret on purpose.
+sub forget_response {
+    my ($self) = @_;
+    pop @{$self->{responses}};
+}
+
 # Sends raw bytes (or a list of parts, sent with pauses) and reads one
 # response: { status, reason, headers => { lc name => [values] },
 # header_list => [[name, value]], body, raw }.
 sub raw {
     my ($self, $bytes, %opt) = @_;
 
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
-                                  Proto => 'tcp')
-        or die "connect: $!";
-
-    binmode $s;
+    my $s = $self->connect;
     if (ref $bytes eq 'ARRAY') {
         for my $part (@$bytes) {
             syswrite_all($s, $part);
@@ -431,7 +467,79 @@ sub raw {
     my $r = read_response($s, $opt{head});
     close $s;
 
-    push @{$self->{responses}}, $r->{raw} if $r;
+    $self->seen_response($r->{raw}) if $r;
+    return $r;
+}
+
+# Sends bytes (several requests, or a request whose body is another) on
+# one connection at once, reads until the server closes it, and returns
+# the responses found in what came back.
+sub pipelined {
+    my ($self, $bytes) = @_;
+
+    my $s = $self->connect;
+    syswrite_all($s, $bytes);
+    my $buf = read_to_close($s);
+    close $s;
+
+    my @responses;
+    while (length $buf) {
+        my $r = take_response(\$buf, sub { 0 }) or last;
+        push @responses, $r;
+    }
+    $self->seen_response(map { $_->{raw} } @responses);
+    return @responses;
+}
+
+# Sends requests one after another on one connection, each once the
+# answer to the one before is in; returns the answers.
+sub keepalive {
+    my ($self, @requests) = @_;
+
+    my $s = $self->connect;
+    my @responses;
+    for my $req (@requests) {
+        syswrite_all($s, $req);
+        my $r = read_response($s) or last;
+        $self->seen_response($r->{raw});
+        push @responses, $r;
+    }
+    close $s;
+    return @responses;
+}
+
+# Expect: 100-continue by hand: sends the head (which asks for it), waits
+# for the interim answer, then sends the body and reads the final answer.
+# A final answer in place of the interim one ends the exchange.  The
+# response has interim => 1 when the body was asked for, else 0.
+sub expect_continue {
+    my ($self, $head, $body) = @_;
+
+    my $s = $self->connect;
+    syswrite_all($s, $head);
+
+    # byte by byte: nothing of a final answer may be read here
+    my $buf = '';
+    local $SIG{ALRM} = sub { die "no interim or final answer\n" };
+    alarm 10;
+    while ($buf !~ /\r\n\r\n/) {
+        sysread($s, $buf, 1, length $buf) or last;
+    }
+    alarm 0;
+
+    my $r;
+    if ($buf eq "HTTP/1.1 100 Continue\r\n\r\n") {
+        syswrite_all($s, $body);
+        $r = read_response($s) or die "no final answer";
+        $r->{interim} = 1;
+    } else {
+        $buf .= read_to_close($s);
+        $r = take_response(\$buf, sub { 0 }) or die "no answer";
+        $r->{interim} = 0;
+    }
+    close $s;
+
+    $self->seen_response($r->{raw});
     return $r;
 }
 
@@ -444,18 +552,41 @@ sub syswrite_all {
     }
 }
 
+# Everything the peer sends until it closes the connection.
+sub read_to_close {
+    my ($s) = @_;
+    my $buf = '';
+    local $SIG{ALRM} = sub { die "timed out reading until the close\n" };
+    alarm 20;
+    1 while sysread($s, $buf, 65536, length $buf);
+    alarm 0;
+    return $buf;
+}
+
+# Reads one response from a socket (head => 1: the answer to HEAD).
 sub read_response {
     my ($s, $head) = @_;
     my $buf = '';
     local $SIG{ALRM} = sub { die "timed out reading a response\n" };
     alarm 20;
+    my $r = take_response(\$buf,
+                          sub { sysread($s, $buf, 65536, length $buf) },
+                          $head);
+    alarm 0;
+    return $r;
+}
 
-    while ($buf !~ /\r\n\r\n/) {
-        my $n = sysread($s, $buf, 65536, length $buf);
-        last unless $n;
+# Takes one response off the front of $$buf, framed by its Content-Length,
+# chunked encoding or the end of the bytes; more->() appends bytes to
+# $$buf and returns false once there are no more.
+sub take_response {
+    my ($buf, $more, $head) = @_;
+
+    while ($$buf !~ /\r\n\r\n/) {
+        $more->() or last;
     }
 
-    my $r = parse_head(\$buf) or do { alarm 0; return undef };
+    my $r = parse_head($buf) or return undef;
 
     my $len = $r->{headers}{'content-length'}[0];
     my $te = $r->{headers}{'transfer-encoding'}[0] // '';
@@ -463,31 +594,31 @@ sub read_response {
     if ($head || $r->{status} == 204 || $r->{status} == 304) {
         $r->{body} = '';
     } elsif (defined $len) {
-        while (length $buf < $len) {
-            sysread($s, $buf, 65536, length $buf) or last;
+        while (length $$buf < $len) {
+            $more->() or last;
         }
-        $r->{body} = substr($buf, 0, $len);
+        $r->{body} = substr($$buf, 0, $len, '');
     } elsif ($te =~ /chunked/i) {
         $r->{body} = '';
         while (1) {
-            while ($buf !~ /\r\n/) {
-                sysread($s, $buf, 65536, length $buf) or last;
+            while ($$buf !~ /\r\n/) {
+                $more->() or last;
             }
-            $buf =~ s/^([0-9a-fA-F]+)[^\r]*\r\n// or last;
+            $$buf =~ s/^([0-9a-fA-F]+)[^\r]*\r\n// or last;
             my $size = hex $1;
-            while (length $buf < $size + 2) {
-                sysread($s, $buf, 65536, length $buf) or last;
+            while (length $$buf < $size + 2) {
+                $more->() or last;
             }
-            $r->{body} .= substr($buf, 0, $size);
-            substr($buf, 0, $size + 2) = '';
+            $r->{body} .= substr($$buf, 0, $size);
+            substr($$buf, 0, $size + 2) = '';
             last if $size == 0;
         }
     } else {
-        1 while sysread($s, $buf, 65536, length $buf);
-        $r->{body} = $buf;
+        1 while $more->();
+        $r->{body} = $$buf;
+        $$buf = '';
     }
 
-    alarm 0;
     $r->{raw} .= $r->{body};
     return $r;
 }
