@@ -392,7 +392,7 @@ for my $case (@refused) {
     $location //= 'canonical';
 
     my $head = $raw =~ /^HEAD /;
-    my $logged = () = $t->sendgrid_log_lines;
+    my $logged = $t->error_log_size;
 
     my $r = $t->raw($raw, head => $head);
 
@@ -413,10 +413,9 @@ for my $case (@refused) {
     is($r->{headers}{'x-location'}[0], $location,
        "$what: answered in the $location location");
 
-    my @lines = $t->sendgrid_log_lines;
-    my @new = @lines[$logged .. $#lines];
-    ok(@new == 1 && $new[0]{source} eq 'gateway'
-       && $new[0]{status} == $status,
+    my @new = $t->sendgrid_log_lines(since => $logged);
+    ok(@new == 1 && $new[0]{obj}{source} eq 'gateway'
+       && $new[0]{obj}{status} == $status,
        "$what: one normalized gateway line logged")
         or diag explain \@new;
 

@@ -11,8 +11,6 @@ use Compress::Raw::Zlib;
 use IO::Compress::Deflate qw(deflate $DeflateError);
 use IO::Compress::Gzip qw(gzip $GzipError);
 use IO::Compress::RawDeflate qw(rawdeflate $RawDeflateError);
-use JSON::PP;
-use Time::HiRes qw(sleep);
 use SGTest;
 
 my $t = SGTest->new;
@@ -20,10 +18,7 @@ $t->key_file('global.key', "SG.errlog-global.0123456789abcdef\n");
 $t->key_file('eu.key', "SG.errlog-eu.fedcba9876543210\n");
 
 $t->start(<<'CONF');
-    log_format errlog_json escape=json '$http_x_test_id [$sendgrid_error]';
-    log_format errlog_plain '$http_x_test_id [$sendgrid_error]';
-    access_log %%DIR%%/logs/errlog-json.log errlog_json;
-    access_log %%DIR%%/logs/errlog-plain.log errlog_plain;
+    %%ERROR_VARIABLE_LOGS%%
 
     sendgrid_api_key_file %%DIR%%/global.key;
     sendgrid_api_key_file %%DIR%%/eu.key eu;
@@ -53,105 +48,6 @@ CONF
 
 
 # -- helpers ----------------------------------------------------------------
-
-my $J = JSON::PP->new->utf8->canonical;
-my $seq = 0;
-
-# $sendgrid_error of the request tagged id, from an access log: undef when
-# the request was not logged within 5 seconds
-sub access_value {
-    my ($file, $id) = @_;
-    for (1 .. 500) {
-        for (split /\n/, SGTest::slurp($t->dir . "/logs/$file")) {
-            next unless /^\Q$id\E \[(.*)\]$/;
-            my $v = $1;
-            if ($file =~ /json/) {
-                return JSON::PP->new->allow_nonref->decode(qq{"$v"});
-            }
-            $v =~ s/\\x([0-9A-F]{2})/chr hex $1/ge;
-            return $v;
-        }
-        sleep 0.01;
-    }
-    return undef;
-}
-
-# The normalized lines in a piece of the error log.
-sub sg_lines {
-    my ($text) = @_;
-    my @lines;
-    for my $l (split /\n/, $text) {
-        next unless $l =~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: \*\d+ sendgrid_integrations: (\{.*)$};
-        my ($level, $rest) = ($1, $2);
-        my ($obj, $n) = eval { $J->decode_prefix($rest) };
-        push @lines, { level => $level, full => $l, obj => $obj,
-                       raw => defined $n ? substr($rest, 0, $n) : undef,
-                       after => defined $n ? substr($rest, $n) : $rest };
-    }
-    return @lines;
-}
-
-# Sends a request tagged with an id and waits until it is logged; returns
-# the response, the normalized lines the error log gained meanwhile, and
-# $sendgrid_error from both access logs.
-sub exchange {
-    my ($method, $target, %opt) = @_;
-    my $id = sprintf 'req-%04d', ++$seq;
-    my $log = $t->dir . '/logs/error.log';
-    my $offset = -s $log // 0;
-
-    my @h = ('X-Test-Id' => $id);
-    push @h, Host => $opt{host} if $opt{host};
-    push @h, 'on-behalf-of' => $opt{subuser} if defined $opt{subuser};
-    push @h, 'Content-Type' => 'application/json' if defined $opt{body};
-
-    my $r = $t->request($method, $target, headers => \@h, body => $opt{body});
-
-    my %var = (json => access_value('errlog-json.log', $id),
-               plain => access_value('errlog-plain.log', $id));
-    my $text = substr(SGTest::slurp($log), $offset);
-
-    return { r => $r, lines => [ sg_lines($text) ], var => \%var };
-}
-
-sub expected {
-    my (%e) = @_;
-    my $x = { source => $e{source}, status => $e{status},
-              operation => $e{operation}, region => $e{region},
-              subuser => $e{subuser},
-              errors => [ map { { field => $_->[0], message => $_->[1] } }
-                          @{$e{errors}} ] };
-    $x->{truncated} = JSON::PP::true if $e{truncated};
-    return $x;
-}
-
-# One normalized line for the exchange, as expected, and the same JSON in
-# $sendgrid_error.
-sub check_error {
-    my ($name, $x, %e) = @_;
-    my @lines = @{$x->{lines}};
-
-    is(scalar @lines, 1, "$name: one normalized line")
-        or diag(join "\n", map { $_->{full} } @lines);
-    my $l = $lines[0] or return;
-
-    is($l->{level}, $e{level} // 'error', "$name: logged at [" . ($e{level} // 'error') . "]");
-    ok(defined $l->{raw}, "$name: the line is JSON") or diag($l->{full});
-    return unless defined $l->{raw};
-
-    like($l->{after}, qr/^(?: while [a-z ]+)?, client: /,
-         "$name: the JSON is whole, nginx's context follows");
-    like($l->{raw}, qr/^\{"source":"(?:gateway|upstream)","status":\d{3},"operation":(?:null|"[a-z]+"),"region":"(?:global|eu)","subuser":(?:null|"[^"]*"),"errors":\[/,
-         "$name: members in canonical order");
-    ok($l->{raw} !~ /[\x00-\x1f\x7f]/, "$name: no raw control byte in the line");
-    cmp_ok(length($l->{full}) + 1, '<=', 2048, "$name: within nginx's 2048-byte line");
-
-    is_deeply($l->{obj}, expected(%e), "$name: normalized form")
-        or diag($l->{raw});
-
-    is($x->{var}{json}, $l->{raw}, "$name: \$sendgrid_error (escape=json) is the line");
-    is($x->{var}{plain}, $l->{raw}, "$name: \$sendgrid_error (default escaping) is the line");
-}
 
 # the write_key of the requests, which no log may show
 my $write_key = 'wk_errlog_7c1d2e';
@@ -189,8 +85,8 @@ sub upstream_case {
                               %$framing);
 
         my ($method, $target, $body) = @{$requests{$c{op}}};
-        my $x = exchange($method, $target, body => $body, subuser => $subuser,
-                         host => $c{host});
+        my $x = $t->request_and_logs($method, $target, body => $body,
+                                     subuser => $subuser, host => $c{host});
         $t->upstream_response($region);
 
         my @seen = $t->upstream($region);
@@ -205,10 +101,10 @@ sub upstream_case {
                       "$name: $h->[0] unchanged");
         }
 
-        check_error($name, $x, source => 'upstream', status => $c{status},
-                    operation => $c{op}, region => $region,
-                    subuser => $subuser, errors => $c{errors},
-                    truncated => $c{truncated});
+        $t->is_error_line($name, $x, source => 'upstream',
+                          status => $c{status}, operation => $c{op},
+                          region => $region, subuser => $subuser,
+                          errors => $c{errors}, truncated => $c{truncated});
     }
 }
 

@@ -10,8 +10,6 @@ use warnings;
 
 use Test::More;
 use IO::Compress::Gzip qw(gzip $GzipError);
-use JSON::PP;
-use Time::HiRes qw(sleep);
 use SGTest;
 
 my $t = SGTest->new;
@@ -49,10 +47,7 @@ my @log_secrets = ($global_key, $eu_key, $sub_key, $wk_ascii, $wk_utf8,
                    $wk_patch, $sg_token, $sg_bearer, $sg_subuser, $sg_dup);
 
 $t->start(<<'CONF');
-    log_format errlog_json escape=json '$http_x_test_id [$sendgrid_error]';
-    log_format errlog_plain '$http_x_test_id [$sendgrid_error]';
-    access_log %%DIR%%/logs/errlog-json.log errlog_json;
-    access_log %%DIR%%/logs/errlog-plain.log errlog_plain;
+    %%ERROR_VARIABLE_LOGS%%
 
     sendgrid_api_key_file %%DIR%%/global.key;
     sendgrid_api_key_file %%DIR%%/eu.key eu;
@@ -84,66 +79,17 @@ CONF
 
 # -- helpers ----------------------------------------------------------------
 
-my $J = JSON::PP->new->utf8->canonical;
-my $seq = 0;
-
-# $sendgrid_error of the request tagged id, from an access log: undef when
-# the request was not logged within 5 seconds
-sub access_value {
-    my ($file, $id) = @_;
-    for (1 .. 500) {
-        for (split /\n/, SGTest::slurp($t->dir . "/logs/$file")) {
-            next unless /^\Q$id\E \[(.*)\]$/;
-            my $v = $1;
-            if ($file =~ /json/) {
-                return JSON::PP->new->allow_nonref->decode(qq{"$v"});
-            }
-            $v =~ s/\\x([0-9A-F]{2})/chr hex $1/ge;
-            return $v;
-        }
-        sleep 0.01;
-    }
-    return undef;
-}
-
-sub sg_lines {
-    my ($text) = @_;
-    my @lines;
-    for my $l (split /\n/, $text) {
-        next unless $l =~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: \*\d+ sendgrid_integrations: (\{.*)$};
-        my ($level, $rest) = ($1, $2);
-        my ($obj, $n) = eval { $J->decode_prefix($rest) };
-        push @lines, { level => $level, full => $l, obj => $obj,
-                       raw => defined $n ? substr($rest, 0, $n) : undef,
-                       after => defined $n ? substr($rest, $n) : $rest };
-    }
-    return @lines;
-}
-
-# Sends a request tagged with an id and waits until it is logged.  echo:
-# the upstream body the answer relays; when it repeats a secret as it is,
-# the answer must too, so that answer is kept out of the harness's check
-# of responses (the logs are still checked).
+# Sends a request and waits until it is logged.  echo: the upstream body
+# the answer relays; when it repeats a secret as it is, the answer must
+# too, so that answer is kept out of the harness's check of responses (the
+# logs are still checked).
 sub exchange {
     my ($method, $target, %opt) = @_;
-    my $id = sprintf 'req-%04d', ++$seq;
-    my $log = $t->dir . '/logs/error.log';
-    my $offset = -s $log // 0;
-
-    my @h = ('X-Test-Id' => $id);
-    push @h, Host => $opt{host} if $opt{host};
-    push @h, 'on-behalf-of' => $opt{subuser} if defined $opt{subuser};
-    push @h, 'Content-Type' => 'application/json' if defined $opt{body};
-
-    my $r = $t->request($method, $target, headers => \@h, body => $opt{body});
+    my $echo = delete $opt{echo};
+    my $x = $t->request_and_logs($method, $target, %opt);
     $t->forget_response
-        if defined $opt{echo} && grep { index($opt{echo}, $_) >= 0 } @log_secrets;
-
-    my %var = (json => access_value('errlog-json.log', $id),
-               plain => access_value('errlog-plain.log', $id));
-    my $text = substr(SGTest::slurp($log), $offset);
-
-    return { r => $r, lines => [ sg_lines($text) ], var => \%var };
+        if defined $echo && grep { index($echo, $_) >= 0 } @log_secrets;
+    return $x;
 }
 
 # the forms a secret takes in a JSON string, and in the access logs' two
@@ -185,48 +131,14 @@ sub leaks {
     return @found;
 }
 
-sub expected {
-    my (%e) = @_;
-    my $x = { source => $e{source}, status => $e{status},
-              operation => $e{operation}, region => $e{region},
-              subuser => $e{subuser},
-              errors => [ map { { field => $_->[0], message => $_->[1] } }
-                          @{$e{errors}} ] };
-    $x->{truncated} = JSON::PP::true if $e{truncated};
-    return $x;
-}
-
-# One line, valid JSON, whole, secret-free, as expected (or as the check
-# says), and the same JSON in $sendgrid_error.
+# The harness's checks of the line, and no secret in it.
 sub check_error {
     my ($name, $x, %e) = @_;
-    my @lines = @{$x->{lines}};
+    my $l = $t->is_error_line($name, $x, %e) or return;
 
-    is(scalar @lines, 1, "$name: one normalized line")
-        or diag(join "\n", map { $_->{full} } @lines);
-    my $l = $lines[0] or return;
-
-    ok(defined $l->{raw}, "$name: the line is JSON") or diag($l->{full});
-    return unless defined $l->{raw};
-
-    like($l->{after}, qr/^(?: while [a-z ]+)?, client: /,
-         "$name: the JSON is whole, nginx's context follows");
-    ok($l->{raw} !~ /[\x00-\x1f\x7f]/, "$name: no raw control byte in the line");
-    cmp_ok(length($l->{full}) + 1, '<=', 2048, "$name: within nginx's 2048-byte line");
-
-    my @leaks = leaks($l->{raw});
+    my @leaks = leaks($l->{json});
     is(scalar @leaks, 0, "$name: no secret in the line")
-        or diag(join "\n", $l->{raw}, map { "found: $_" } @leaks);
-
-    if ($e{check}) {
-        $e{check}->($l->{obj}, $l->{raw});
-    } else {
-        is_deeply($l->{obj}, expected(%e), "$name: normalized form")
-            or diag($l->{raw});
-    }
-
-    is($x->{var}{json}, $l->{raw}, "$name: \$sendgrid_error (escape=json) is the line");
-    is($x->{var}{plain}, $l->{raw}, "$name: \$sendgrid_error (default escaping) is the line");
+        or diag(join "\n", $l->{json}, map { "found: $_" } @leaks);
 }
 
 my $coll = '/v3/marketing/integrations';

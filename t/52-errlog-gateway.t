@@ -9,7 +9,7 @@ use warnings;
 
 use Test::More;
 use JSON::PP;
-use Time::HiRes qw(sleep time);
+use Time::HiRes qw(time);
 use SGTest;
 
 my $t = SGTest->new;
@@ -20,10 +20,7 @@ $t->key_file('eu.key', "SG.errlog-gw-eu.fedcba9876543210\n");
 my $dead = SGTest::free_port();
 
 (my $conf = <<'CONF') =~ s/%%DEAD%%/$dead/g;
-    log_format errlog_json escape=json '$http_x_test_id [$sendgrid_error]';
-    log_format errlog_plain '$http_x_test_id [$sendgrid_error]';
-    access_log %%DIR%%/logs/errlog-json.log errlog_json;
-    access_log %%DIR%%/logs/errlog-plain.log errlog_plain;
+    %%ERROR_VARIABLE_LOGS%%
 
     upstream sendgrid_down { server 127.0.0.1:%%DEAD%%; }
 
@@ -139,118 +136,6 @@ $t->start($conf);
 # -- helpers ----------------------------------------------------------------
 
 my $J = JSON::PP->new->utf8->canonical;
-my $seq = 0;
-
-# $sendgrid_error of the request tagged id, from an access log: undef when
-# the request was not logged within 5 seconds
-sub access_value {
-    my ($file, $id) = @_;
-    for (1 .. 500) {
-        for (split /\n/, SGTest::slurp($t->dir . "/logs/$file")) {
-            next unless /^\Q$id\E \[(.*)\]$/;
-            my $v = $1;
-            if ($file =~ /json/) {
-                return JSON::PP->new->allow_nonref->decode(qq{"$v"});
-            }
-            $v =~ s/\\x([0-9A-F]{2})/chr hex $1/ge;
-            return $v;
-        }
-        sleep 0.01;
-    }
-    return undef;
-}
-
-# Every line the module wrote in a piece of the error log; normalized lines
-# are decoded.
-sub sg_lines {
-    my ($text) = @_;
-    my @lines;
-    for my $l (split /\n/, $text) {
-        next unless $l =~ /sendgrid_integrations:/;
-        if ($l !~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: \*\d+ sendgrid_integrations: (\{.*)$}) {
-            push @lines, { full => $l };
-            next;
-        }
-        my ($level, $rest) = ($1, $2);
-        my ($obj, $n) = eval { $J->decode_prefix($rest) };
-        push @lines, { level => $level, full => $l, obj => $obj,
-                       raw => defined $n ? substr($rest, 0, $n) : undef,
-                       after => defined $n ? substr($rest, $n) : $rest };
-    }
-    return @lines;
-}
-
-sub next_id { sprintf 'req-%04d', ++$seq }
-
-sub log_offset { -s ($t->dir . '/logs/error.log') // 0 }
-
-# What was logged for the request tagged id: the module's lines since
-# offset, and $sendgrid_error from both access logs.
-sub logged {
-    my ($id, $offset) = @_;
-    my %var = (json => access_value('errlog-json.log', $id),
-               plain => access_value('errlog-plain.log', $id));
-    my $text = substr(SGTest::slurp($t->dir . '/logs/error.log'), $offset);
-    return { lines => [ sg_lines($text) ], var => \%var };
-}
-
-sub exchange {
-    my ($method, $target, %opt) = @_;
-    my $id = next_id();
-    my $offset = log_offset();
-
-    my @h = ('X-Test-Id' => $id, @{$opt{headers} // []});
-    push @h, Host => $opt{host} if $opt{host};
-    push @h, 'on-behalf-of' => $opt{subuser} if defined $opt{subuser};
-    push @h, 'Content-Type' => 'application/json'
-        if defined $opt{body} && !$opt{no_type};
-
-    my $r = $t->request($method, $target, headers => \@h, body => $opt{body},
-                        chunked => $opt{chunked}, http => $opt{http});
-    my $x = logged($id, $offset);
-    $x->{r} = $r;
-    return $x;
-}
-
-sub expected {
-    my (%e) = @_;
-    my $x = { source => $e{source}, status => $e{status},
-              operation => $e{operation}, region => $e{region},
-              subuser => $e{subuser},
-              errors => [ map { { field => $_->[0], message => $_->[1] } }
-                          @{$e{errors}} ] };
-    $x->{truncated} = JSON::PP::true if $e{truncated};
-    return $x;
-}
-
-sub check_error {
-    my ($name, $x, %e) = @_;
-    my @lines = @{$x->{lines}};
-
-    is(scalar @lines, 1, "$name: one line from the module")
-        or diag(join "\n", map { $_->{full} } @lines);
-    my $l = $lines[0] or return;
-
-    like($l->{full}, qr/\] \d+#\d+: \*\d+ sendgrid_integrations: \{/,
-         "$name: prefixed 'sendgrid_integrations: '");
-    is($l->{level}, $e{level} // 'error',
-       "$name: logged at [" . ($e{level} // 'error') . "]");
-    ok(defined $l->{raw}, "$name: the line is JSON") or diag($l->{full});
-    return unless defined $l->{raw};
-
-    like($l->{after}, qr/^(?: while [a-z ]+)?, client: /,
-         "$name: the JSON is whole, nginx's context follows");
-    like($l->{raw}, qr/^\{"source":"(?:gateway|upstream)","status":\d{3},"operation":(?:null|"[a-z]+"),"region":"(?:global|eu)","subuser":(?:null|"[^"]*"),"errors":\[/,
-         "$name: members in canonical order");
-    ok($l->{raw} !~ /[\x00-\x1f\x7f]/, "$name: no raw control byte in the line");
-    cmp_ok(length($l->{full}) + 1, '<=', 2048, "$name: within nginx's 2048-byte line");
-
-    is_deeply($l->{obj}, expected(%e), "$name: normalized form")
-        or diag($l->{raw});
-
-    is($x->{var}{json}, $l->{raw}, "$name: \$sendgrid_error (escape=json) is the line");
-    is($x->{var}{plain}, $l->{raw}, "$name: \$sendgrid_error (default escaping) is the line");
-}
 
 # The client got SendGrid-shaped JSON; returns its errors as [field, message].
 sub sendgrid_shaped {
@@ -310,13 +195,14 @@ my @gateway = (
 for my $g (@gateway) {
     my ($name, $status, $op, $req) = @$g;
     my ($method, $target, %opt) = @$req;
-    my $x = exchange($method, $target, %opt);
+    my $x = $t->request_and_logs($method, $target, %opt);
     my $errors = sendgrid_shaped($name, $x->{r}, $status);
     my $subuser = $opt{subuser};
-    check_error($name, $x, source => 'gateway', status => $status,
-                operation => $op,
-                region => (defined $subuser && $subuser =~ /^eu-/) ? 'eu' : 'global',
-                subuser => $subuser, errors => $errors);
+    $t->is_error_line($name, $x, source => 'gateway', status => $status,
+                      operation => $op,
+                      region => (defined $subuser && $subuser =~ /^eu-/)
+                                ? 'eu' : 'global',
+                      subuser => $subuser, errors => $errors);
     is(scalar($t->upstream('global')) + scalar($t->upstream('eu')), 0,
        "$name: nothing forwarded");
 }
@@ -325,34 +211,37 @@ for my $g (@gateway) {
 # -- nginx's own error pages -----------------------------------------------
 
 {
-    my $x = exchange(POST => $coll, body => $create, host => 'small.test');
+    my $x = $t->request_and_logs(POST => $coll, body => $create,
+                                 host => 'small.test');
     my $errors = sendgrid_shaped('413 Content-Length', $x->{r}, 413);
-    check_error('413 Content-Length', $x, source => 'gateway', status => 413,
-                operation => 'create', region => 'global', subuser => undef,
-                errors => $errors);
+    $t->is_error_line('413 Content-Length', $x, source => 'gateway',
+                      status => 413, operation => 'create',
+                      region => 'global', subuser => undef,
+                      errors => $errors);
 
-    $x = exchange(POST => $coll, body => $create, host => 'small.test',
-                  chunked => 1, http => '1.1', subuser => 'acme');
+    $x = $t->request_and_logs(POST => $coll, body => $create,
+                              host => 'small.test', chunked => 1,
+                              http => '1.1', subuser => 'acme');
     $errors = sendgrid_shaped('413 chunked', $x->{r}, 413);
-    check_error('413 chunked', $x, source => 'gateway', status => 413,
-                operation => 'create', region => 'global', subuser => 'acme',
-                errors => $errors);
+    $t->is_error_line('413 chunked', $x, source => 'gateway', status => 413,
+                      operation => 'create', region => 'global',
+                      subuser => 'acme', errors => $errors);
     is(scalar $t->upstream('global'), 0, '413: nothing forwarded');
 
-    $x = exchange(GET => $coll, host => 'down.test');
+    $x = $t->request_and_logs(GET => $coll, host => 'down.test');
     $errors = sendgrid_shaped('502 refused', $x->{r}, 502);
-    check_error('502 refused', $x, source => 'gateway', status => 502,
-                operation => 'list', region => 'global', subuser => undef,
-                errors => $errors);
+    $t->is_error_line('502 refused', $x, source => 'gateway', status => 502,
+                      operation => 'list', region => 'global',
+                      subuser => undef, errors => $errors);
 
     $t->upstream_response('global', status => 200, headers => [ [ 'Content-Type', 'application/json' ] ],
                           body => '{"result":[]}', delay_ms => 1500);
-    $x = exchange(GET => $item, host => 'slow.test');
+    $x = $t->request_and_logs(GET => $item, host => 'slow.test');
     $t->upstream_response('global');
     $errors = sendgrid_shaped('504 timed out', $x->{r}, 504);
-    check_error('504 timed out', $x, source => 'gateway', status => 504,
-                operation => 'get', region => 'global', subuser => undef,
-                errors => $errors);
+    $t->is_error_line('504 timed out', $x, source => 'gateway',
+                      status => 504, operation => 'get', region => 'global',
+                      subuser => undef, errors => $errors);
     $t->upstream('global');
 }
 
@@ -367,44 +256,50 @@ for my $level ([ 'warn.test', 'warn' ], [ 'localhost', 'error' ]) {
 
     $t->upstream_response('global', status => 400, headers => [ $json ],
                           body => $sg400);
-    my $x = exchange(PATCH => $item, body => '{"label":"l"}', host => $host);
+    my $x = $t->request_and_logs(PATCH => $item, body => '{"label":"l"}',
+                                 host => $host);
     $t->upstream_response('global');
     $t->upstream('global');
-    check_error("sendgrid_error_log $want: upstream 400", $x, level => $want,
-                source => 'upstream', status => 400, operation => 'update',
-                region => 'global', subuser => undef,
-                errors => [ [ 'label', 'label is too long' ] ]);
+    $t->is_error_line("sendgrid_error_log $want: upstream 400", $x,
+                      level => $want, source => 'upstream', status => 400,
+                      operation => 'update', region => 'global',
+                      subuser => undef,
+                      errors => [ [ 'label', 'label is too long' ] ]);
 
-    $x = exchange(GET => "$coll/", host => $host);
-    check_error("sendgrid_error_log $want: gateway 404", $x, level => $want,
-                source => 'gateway', status => 404, operation => undef,
-                region => 'global', subuser => undef,
-                errors => sendgrid_shaped("$want 404", $x->{r}, 404));
+    $x = $t->request_and_logs(GET => "$coll/", host => $host);
+    $t->is_error_line("sendgrid_error_log $want: gateway 404", $x,
+                      level => $want, source => 'gateway', status => 404,
+                      operation => undef, region => 'global',
+                      subuser => undef,
+                      errors => sendgrid_shaped("$want 404", $x->{r}, 404));
 }
 
 {
     $t->upstream_response('global', status => 400, headers => [ $json ],
                           body => $sg400);
-    my $x = exchange(PATCH => $item, body => '{"label":"l"}', host => 'quiet.test');
+    my $x = $t->request_and_logs(PATCH => $item, body => '{"label":"l"}',
+                                 host => 'quiet.test');
     $t->upstream_response('global');
     $t->upstream('global');
 
     is(scalar @{$x->{lines}}, 0, 'sendgrid_error_log off: upstream 400 not logged')
-        or diag(join "\n", map { $_->{full} } @{$x->{lines}});
+        or diag(join "\n", map { $_->{line} } @{$x->{lines}});
     is($x->{var}{plain}, $x->{var}{json}, 'sendgrid_error_log off: both access logs agree');
     is_deeply(eval { $J->decode($x->{var}{json} // '') },
-              expected(source => 'upstream', status => 400, operation => 'update',
-                       region => 'global', subuser => undef,
-                       errors => [ [ 'label', 'label is too long' ] ]),
+              SGTest::normalized_error(source => 'upstream', status => 400,
+                  operation => 'update', region => 'global', subuser => undef,
+                  errors => [ [ 'label', 'label is too long' ] ]),
               'sendgrid_error_log off: $sendgrid_error still set')
         or diag($x->{var}{json});
 
-    $x = exchange(GET => "$coll/", host => 'quiet.test', subuser => 'acme');
+    $x = $t->request_and_logs(GET => "$coll/", host => 'quiet.test',
+                              subuser => 'acme');
     is(scalar @{$x->{lines}}, 0, 'sendgrid_error_log off: gateway 404 not logged');
     my $errors = sendgrid_shaped('quiet 404', $x->{r}, 404);
     is_deeply(eval { $J->decode($x->{var}{json} // '') },
-              expected(source => 'gateway', status => 404, operation => undef,
-                       region => 'global', subuser => 'acme', errors => $errors),
+              SGTest::normalized_error(source => 'gateway', status => 404,
+                  operation => undef, region => 'global', subuser => 'acme',
+                  errors => $errors),
               'sendgrid_error_log off: $sendgrid_error of a gateway 404')
         or diag($x->{var}{json});
 }
@@ -422,7 +317,7 @@ for my $ok ([ 200, 'list', GET => $coll ],
 
     $t->upstream_response('global', status => $status, headers => [ $json ],
                           body => $answer);
-    my $x = exchange($method, $target, body => $body);
+    my $x = $t->request_and_logs($method, $target, body => $body);
     $t->upstream_response('global');
     is(scalar $t->upstream('global'), 1, "$status $op: forwarded");
 
@@ -439,24 +334,24 @@ for my $ok ([ 200, 'list', GET => $coll ],
 {
     $t->upstream_response('global', status => 400, headers => [ $json ],
                           body => $sg400);
-    my $x = exchange(GET => $coll, host => 'off.test');
+    my $x = $t->request_and_logs(GET => $coll, host => 'off.test');
     $t->upstream_response('global');
     is(scalar $t->upstream('global'), 1, 'off: forwarded');
     is($x->{r}{status}, 400, 'off: upstream status relayed');
     ok($x->{r}{body} eq $sg400, 'off: upstream body relayed');
     is(scalar @{$x->{lines}}, 0, 'off: upstream 400 not logged by the module')
-        or diag(join "\n", map { $_->{full} } @{$x->{lines}});
+        or diag(join "\n", map { $_->{line} } @{$x->{lines}});
     is($x->{var}{json}, '', 'off: $sendgrid_error empty (escape=json)');
     like($x->{var}{plain}, qr/^-?$/, 'off: $sendgrid_error empty (default escaping)');
 
-    $x = exchange(GET => "$coll/", host => 'off.test');
+    $x = $t->request_and_logs(GET => "$coll/", host => 'off.test');
     is($x->{r}{status}, 502, "off: nginx's own 502");
     like($x->{r}{headers}{'content-type'}[0], qr{^text/html},
          "off: nginx's own error page left as it is");
     like($x->{r}{body}, qr{<title>502 Bad Gateway</title>},
          "off: nginx's own error page body");
     is(scalar @{$x->{lines}}, 0, "off: nginx's 502 not logged by the module")
-        or diag(join "\n", map { $_->{full} } @{$x->{lines}});
+        or diag(join "\n", map { $_->{line} } @{$x->{lines}});
     is($x->{var}{json}, '', 'off: $sendgrid_error of the 502 empty');
 }
 
@@ -495,8 +390,8 @@ for my $host ('stream.test', 'localhost') {
     $t->upstream_response('global', status => 400, headers => [ $json ],
                           body => $slow_body, chunked => 1, chunk_size => 1,
                           chunk_delay => 1);
-    my $id = next_id();
-    my $offset = log_offset();
+    my $id = $t->next_test_id;
+    my $offset = $t->error_log_size;
     my ($first, $end, $head, $body) = timed_get($host, $id);
     $t->upstream_response('global');
     $t->upstream('global');
@@ -508,11 +403,12 @@ for my $host ('stream.test', 'localhost') {
        "slow error body via $host: first byte long before the end")
         or diag(sprintf 'first byte at %.3fs, end at %.3fs', $first // -1, $end);
 
-    my $x = logged($id, $offset);
-    check_error("slow error body via $host", $x, source => 'upstream',
-                status => 400, operation => 'list', region => 'global',
-                subuser => undef, truncated => 1,
-                errors => [ [ 'label', ('s' x 253) . "\x{2026}" ] ]);
+    my $x = $t->logs_of($id, $offset);
+    $t->is_error_line("slow error body via $host", $x,
+                      source => 'upstream', status => 400,
+                      operation => 'list', region => 'global',
+                      subuser => undef, truncated => 1,
+                      errors => [ [ 'label', ('s' x 253) . "\x{2026}" ] ]);
 }
 
 # the client leaves while the error body is still coming
@@ -520,23 +416,23 @@ for my $host ('stream.test', 'localhost') {
     $t->upstream_response('global', status => 400, headers => [ $json ],
                           body => $slow_body, chunked => 1, chunk_size => 1,
                           chunk_delay => 1);
-    my $id = next_id();
-    my $offset = log_offset();
+    my $id = $t->next_test_id;
+    my $offset = $t->error_log_size;
     my ($first) = timed_get('stream.test', $id, abort => 1);
     ok(defined $first, 'aborted client: got the start of the body');
-    my $x = logged($id, $offset);
+    my $x = $t->logs_of($id, $offset);
     $t->upstream_response('global');
     $t->upstream('global');
 
     my @lines = grep { $_->{obj} } @{$x->{lines}};
     is(scalar @lines, 1, 'aborted client: the upstream error is still logged once')
-        or diag(join "\n", map { $_->{full} } @{$x->{lines}});
+        or diag(join "\n", map { $_->{line} } @{$x->{lines}});
     if (@lines) {
         my $o = $lines[0]{obj};
         is_deeply([ @$o{qw(source status operation)} ], [ 'upstream', 400, 'list' ],
                   'aborted client: source, status, operation');
         ok($o->{truncated}, 'aborted client: marked truncated');
-        is($x->{var}{json}, $lines[0]{raw}, 'aborted client: $sendgrid_error is the line');
+        is($x->{var}{json}, $lines[0]{json}, 'aborted client: $sendgrid_error is the line');
     }
 }
 

@@ -45,6 +45,22 @@ package SGTest;
 #   $t->forget_response                leaves the last one unchecked (a
 #                                      test that echoes a secret on purpose)
 #
+# Logs:
+#   $t->error_log, $t->error_log_size  the error log, and an offset in it
+#   $t->sendgrid_log_lines(since => $offset, all => 1)
+#                                      the module's normalized lines, each
+#                                      { line, level, json, obj, after }
+#   %%ERROR_VARIABLE_LOGS%%            in a configuration: access logs of
+#                                      $sendgrid_error, read by
+#   $t->request_and_logs(GET => $target, host => ..., subuser => ...)
+#                                      a request tagged X-Test-Id and what
+#                                      was logged for it: { r, id, lines,
+#                                      var => { json, plain } }
+#   $t->is_error_line($name, $x, source => ..., status => ..., ...)
+#                                      that one normalized line and
+#                                      $sendgrid_error agree with
+#                                      SGTest::normalized_error(...)
+#
 # Environment: TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE
 # (the .so to load_module; default build/ngx_http_sendgrid_integrations_module.so
 # when the binary is Debian's), TEST_NGINX_LEAVE=1 keeps the prefix.
@@ -66,6 +82,19 @@ use Time::HiRes qw(sleep time);
 our $TOP = abs_path(dirname(__FILE__) . '/../..');
 
 my $json = JSON::PP->new->canonical->utf8;
+
+# %%ERROR_VARIABLE_LOGS%% in a configuration: two access logs of
+# $sendgrid_error, with nginx's two escapings, tagged with the request's
+# X-Test-Id; request_and_logs and sendgrid_error_of read them.
+my %error_variable_log = (json => 'errlog-json.log',
+                          plain => 'errlog-plain.log');
+
+my $ERROR_VARIABLE_LOGS = <<"CONF";
+    log_format errlog_json escape=json '\$http_x_test_id [\$sendgrid_error]';
+    log_format errlog_plain '\$http_x_test_id [\$sendgrid_error]';
+    access_log %%DIR%%/logs/$error_variable_log{json} errlog_json;
+    access_log %%DIR%%/logs/$error_variable_log{plain} errlog_plain;
+CONF
 
 sub new {
     my ($class, %opt) = @_;
@@ -261,6 +290,7 @@ sub substitute {
         if $self->{mocks}{global} && $self->{mocks}{eu}
            && !$self->{opt}{no_upstream_hosts};
 
+    $text =~ s/^[ \t]*%%ERROR_VARIABLE_LOGS%%[ \t]*\n/$ERROR_VARIABLE_LOGS/mg;
     $text =~ s/%%UPSTREAMS%%/$ups/g;
     $text =~ s/%%PORT%%/$self->{port}/g;
     $text =~ s/%%DIR%%/$self->{dir}/g;
@@ -692,16 +722,168 @@ sub error_log {
     return slurp("$self->{dir}/logs/error.log");
 }
 
-# The normalized lines the module logged, each decoded from its JSON.
-sub sendgrid_log_lines {
+# The size of the error log: where the lines of what comes next start.
+sub error_log_size {
     my ($self) = @_;
+    return -s "$self->{dir}/logs/error.log" // 0;
+}
+
+# The normalized lines the module logged, oldest first, each
+#   { line => the whole line, level => 'error', json => its JSON text,
+#     obj => that JSON decoded (strings as characters), after => the text
+#     after the JSON (nginx's context) }
+# since => an error_log_size: only the lines written after it; all => 1:
+# every line of the module, those not in the normalized form with no json
+# and no obj.
+sub sendgrid_log_lines {
+    my ($self, %opt) = @_;
+    my $log = $self->error_log;
+    $log = substr($log, $opt{since}) if $opt{since};
+
     my @lines;
-    for (split /\n/, $self->error_log) {
-        next unless /sendgrid_integrations: (\{.*)/;
-        my ($obj) = JSON::PP->new->decode_prefix($1);
-        push @lines, $obj;
+    for my $line (split /\n/, $log) {
+        next unless $line =~ /sendgrid_integrations:/;
+
+        my ($level) = $line =~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] };
+        my %l = (line => $line, level => $level);
+
+        if ($line =~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] \d+#\d+: \*\d+ sendgrid_integrations: (\{.*)$}) {
+            my $rest = $1;
+            my ($obj, $n) = eval { $json->decode_prefix($rest) };
+            @l{qw(obj json after)} = defined $n
+                ? ($obj, substr($rest, 0, $n), substr($rest, $n))
+                : (undef, undef, $rest);
+        } elsif (!$opt{all}) {
+            next;
+        }
+
+        push @lines, \%l;
     }
     return @lines;
+}
+
+# $sendgrid_error of the request tagged id as both access logs show it,
+# unescaped: { json => ..., plain => ... }, each undef when the request
+# was not logged within 5 seconds.
+sub sendgrid_error_of {
+    my ($self, $id) = @_;
+    my %value;
+    for my $escaping (sort keys %error_variable_log) {
+        my $file = "$self->{dir}/logs/$error_variable_log{$escaping}";
+        LOOK: for (1 .. 500) {
+            for (split /\n/, slurp($file)) {
+                next unless /^\Q$id\E \[(.*)\]$/;
+                my $v = $1;
+                if ($escaping eq 'json') {
+                    $v = JSON::PP->new->allow_nonref->decode(qq{"$v"});
+                } else {
+                    $v =~ s/\\x([0-9A-F]{2})/chr hex $1/ge;
+                }
+                $value{$escaping} = $v;
+                last LOOK;
+            }
+            sleep 0.01;
+        }
+    }
+    return \%value;
+}
+
+# A new X-Test-Id for a request.
+sub next_test_id {
+    my ($self) = @_;
+    return sprintf 'req-%04d', ++$self->{test_id};
+}
+
+# What was logged for the request tagged id: { lines => every line of the
+# module since the error_log_size offset, var => sendgrid_error_of(id) }.
+sub logs_of {
+    my ($self, $id, $offset) = @_;
+    my $var = $self->sendgrid_error_of($id);
+    return { lines => [ $self->sendgrid_log_lines(since => $offset, all => 1) ],
+             var => $var };
+}
+
+# Sends a request tagged with a new X-Test-Id and waits until it is
+# logged; returns logs_of() with r => the response and id.  Options:
+# host, subuser (sent as on-behalf-of), headers, body (sent as
+# application/json unless no_type => 1), chunked, http.
+sub request_and_logs {
+    my ($self, $method, $target, %opt) = @_;
+    my $id = $self->next_test_id;
+    my $offset = $self->error_log_size;
+
+    my @h = ('X-Test-Id' => $id, @{$opt{headers} // []});
+    push @h, Host => $opt{host} if $opt{host};
+    push @h, 'on-behalf-of' => $opt{subuser} if defined $opt{subuser};
+    push @h, 'Content-Type' => 'application/json'
+        if defined $opt{body} && !$opt{no_type};
+
+    my $r = $self->request($method, $target, headers => \@h,
+                           body => $opt{body}, chunked => $opt{chunked},
+                           http => $opt{http});
+    my $x = $self->logs_of($id, $offset);
+    @$x{qw(r id)} = ($r, $id);
+    return $x;
+}
+
+# The normalized form of an error (SPEC 7): source, status, operation,
+# region, subuser, errors => [[field, message], ...], truncated.
+sub normalized_error {
+    my (%e) = @_;
+    my $x = { source => $e{source}, status => $e{status},
+              operation => $e{operation}, region => $e{region},
+              subuser => $e{subuser},
+              errors => [ map { { field => $_->[0], message => $_->[1] } }
+                          @{$e{errors}} ] };
+    $x->{truncated} = JSON::PP::true if $e{truncated};
+    return $x;
+}
+
+# Checks what request_and_logs (or logs_of) returned for a request that
+# had an error: one line from the module, at level (default error), in
+# the normalized form, whole and within nginx's 2048-byte line, equal to
+# normalized_error(%e) (or passing check => sub { ($obj, $json) }), and
+# the same JSON in $sendgrid_error under both escapings.  Returns the
+# line when its JSON could be read.
+sub is_error_line {
+    my ($self, $name, $x, %e) = @_;
+    my @lines = @{$x->{lines}};
+    my $level = $e{level} // 'error';
+
+    Test::More::is(scalar @lines, 1, "$name: one line from the module")
+        or Test::More::diag(join "\n", map { $_->{line} } @lines);
+    my $l = $lines[0] or return;
+
+    Test::More::like($l->{line},
+                     qr/\] \d+#\d+: \*\d+ sendgrid_integrations: \{/,
+                     "$name: prefixed 'sendgrid_integrations: '");
+    Test::More::is($l->{level}, $level, "$name: logged at [$level]");
+    Test::More::ok(defined $l->{json}, "$name: the line is JSON")
+        or Test::More::diag($l->{line});
+    return unless defined $l->{json};
+
+    Test::More::like($l->{after}, qr/^(?: while [a-z ]+)?, client: /,
+                     "$name: the JSON is whole, nginx's context follows");
+    Test::More::like($l->{json}, qr/^\{"source":"(?:gateway|upstream)","status":\d{3},"operation":(?:null|"[a-z]+"),"region":"(?:global|eu)","subuser":(?:null|"[^"]*"),"errors":\[/,
+                     "$name: members in canonical order");
+    Test::More::ok($l->{json} !~ /[\x00-\x1f\x7f]/,
+                   "$name: no raw control byte in the line");
+    Test::More::cmp_ok(length($l->{line}) + 1, '<=', 2048,
+                       "$name: within nginx's 2048-byte line");
+
+    if ($e{check}) {
+        $e{check}->($l->{obj}, $l->{json});
+    } else {
+        Test::More::is_deeply($l->{obj}, normalized_error(%e),
+                              "$name: normalized form")
+            or Test::More::diag($l->{json});
+    }
+
+    Test::More::is($x->{var}{json}, $l->{json},
+                   "$name: \$sendgrid_error (escape=json) is the line");
+    Test::More::is($x->{var}{plain}, $l->{json},
+                   "$name: \$sendgrid_error (default escaping) is the line");
+    return $l;
 }
 
 # Every file nginx wrote under logs/ (error log, access logs, sanitizer).
