@@ -11,20 +11,11 @@ my $t = SGTest->new;
 my $key = 'SG.global-test-key.0123456789abcdefABCDEF';
 $t->key_file('global.key', "  $key \r\n\n");
 
-$t->start(<<'CONF');
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            sendgrid_api_key_file %%DIR%%/global.key;
-            proxy_pass http://$sendgrid_upstream_host;
-
-            add_header X-Operation "$sendgrid_operation" always;
-            add_header X-Upstream "$sendgrid_upstream_host" always;
-            add_header X-Region "$sendgrid_region" always;
-        }
-    }
+$t->start(SGTest::gateway_server(undef, '', location => <<'CONF'));
+    sendgrid_api_key_file %%DIR%%/global.key;
+    add_header X-Operation "$sendgrid_operation" always;
+    add_header X-Upstream "$sendgrid_upstream_host" always;
+    add_header X-Region "$sendgrid_region" always;
 CONF
 
 my $post = '{"destination":"Segment","filters":{"email_events":["open","click"]},'

@@ -23,7 +23,7 @@ $t->key_file('global.key', "$key\n");
 $t->key_file('acme.key', "$subkey\n");
 $t->secret($client_key);
 
-$t->start(<<'CONF');
+my $conf = <<'CONF';
     log_format seen 'auth=[$http_authorization] obo=[$http_on_behalf_of] '
                     'acl=[$http_x_sg_elas_acl] subuser=[$sendgrid_subuser] '
                     'op=[$sendgrid_operation] error=[$sendgrid_error] '
@@ -31,50 +31,14 @@ $t->start(<<'CONF');
     access_log %%DIR%%/logs/seen.log seen;
 
     sendgrid_api_key_file %%DIR%%/global.key;
-
-    server {
-        listen 127.0.0.1:%%PORT%% default_server;
-        server_name localhost;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name report;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations report_only;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name subkey;
-
-        sendgrid_subuser_region acme global %%DIR%%/acme.key;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name off;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations off;
-            client_max_body_size 16;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
 CONF
+$t->start($conf
+          . SGTest::gateway_server('localhost', '', default_server => 1)
+          . SGTest::gateway_server('report', '', mode => 'report_only')
+          . SGTest::gateway_server('subkey', 'sendgrid_subuser_region acme '
+                                             . 'global %%DIR%%/acme.key;')
+          . SGTest::gateway_server('off', '', mode => 'off',
+                                   location => 'client_max_body_size 16;'));
 
 my $C = '/v3/marketing/integrations';
 my $post = '{"destination":"Segment","filters":{"email_events":["open","click"]},'

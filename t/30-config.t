@@ -353,19 +353,11 @@ $t->key_file('keys/live-global.key', "\r\n \t SG.live-global.Trim-Me_0 \t\r\n\r\
 $t->key_file('keys/live-eu.key', "SG.live-eu.crlf\r\n");
 $t->key_file('keys/live-sub.key', "  SG.live-subuser.9\n\n\n");
 
-$t->start(<<'CONF');
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations   on;
-            sendgrid_api_key_file   keys/live-global.key;
-            sendgrid_api_key_file   keys/live-eu.key eu;
-            sendgrid_subuser_region ~^eu- eu;
-            sendgrid_subuser_region acme global keys/live-sub.key;
-            proxy_pass              http://$sendgrid_upstream_host;
-        }
-    }
+$t->start(SGTest::gateway_server(undef, '', location => <<'CONF'));
+    sendgrid_api_key_file   keys/live-global.key;
+    sendgrid_api_key_file   keys/live-eu.key eu;
+    sendgrid_subuser_region ~^eu- eu;
+    sendgrid_subuser_region acme global keys/live-sub.key;
 CONF
 
 for my $case ([ 'global', undef, 'Bearer SG.live-global.Trim-Me_0' ],

@@ -56,59 +56,6 @@ my $conf = <<'CONF';
         del      "bad\x7fname";
     }
 
-    server {
-        listen 127.0.0.1:%%PORT%% default_server;
-        server_name localhost;
-
-        sendgrid_api_key_file %%DIR%%/keys/eu.key eu;
-HOSTS
-        # exact names are looked up before any regex, whatever their place
-        sendgrid_subuser_region ~^eu- eu;
-        sendgrid_subuser_region ~^gl- global %%DIR%%/keys/gl.key;
-        sendgrid_subuser_region ~^gl eu;
-        sendgrid_subuser_region ~*^emea- eu;
-        sendgrid_subuser_region acme eu;
-        sendgrid_subuser_region eu-legacy global %%DIR%%/keys/legacy.key;
-        sendgrid_subuser_region acme-key eu %%DIR%%/keys/acme.key;
-        sendgrid_subuser_region Beta eu;
-        sendgrid_subuser_region beta global %%DIR%%/keys/beta.key;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-EXPOSE
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name eudefault.test;
-
-        sendgrid_api_key_file %%DIR%%/keys/eu.key eu;
-        sendgrid_default_region eu;
-HOSTS
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-EXPOSE
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name team.test;
-
-        sendgrid_api_key_file %%DIR%%/keys/eu.key eu;
-        sendgrid_subuser $team;
-        sendgrid_subuser_region acme eu;
-HOSTS
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-EXPOSE
-        }
-    }
-
     # subusers that are not valid header values; $sendgrid_subuser is not
     # echoed in a response header here
     server {
@@ -166,18 +113,6 @@ EXPOSE
         }
     }
 
-    # no EU parent key at any level of this server
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name nokey.test;
-HOSTS
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-EXPOSE
-        }
-    }
-
     # no sendgrid_upstream_host at any level: the built-in hosts; only
     # refused requests are sent here, nothing is proxied
     server {
@@ -198,8 +133,38 @@ EXPOSE
     }
 CONF
 
-$conf =~ s/^HOSTS\n/$hosts/mg;
-$conf =~ s/^EXPOSE\n/$expose/mg;
+# servers that are the gateway location with directives around it
+$conf .= SGTest::gateway_server(@$_, location => 'EXPOSE') for
+    [ 'localhost', <<'CONF', default_server => 1 ],
+        sendgrid_api_key_file %%DIR%%/keys/eu.key eu;
+        HOSTS
+        # exact names are looked up before any regex, whatever their place
+        sendgrid_subuser_region ~^eu- eu;
+        sendgrid_subuser_region ~^gl- global %%DIR%%/keys/gl.key;
+        sendgrid_subuser_region ~^gl eu;
+        sendgrid_subuser_region ~*^emea- eu;
+        sendgrid_subuser_region acme eu;
+        sendgrid_subuser_region eu-legacy global %%DIR%%/keys/legacy.key;
+        sendgrid_subuser_region acme-key eu %%DIR%%/keys/acme.key;
+        sendgrid_subuser_region Beta eu;
+        sendgrid_subuser_region beta global %%DIR%%/keys/beta.key;
+CONF
+    [ 'eudefault.test', <<'CONF' ],
+        sendgrid_api_key_file %%DIR%%/keys/eu.key eu;
+        sendgrid_default_region eu;
+        HOSTS
+CONF
+    [ 'team.test', <<'CONF' ],
+        sendgrid_api_key_file %%DIR%%/keys/eu.key eu;
+        sendgrid_subuser $team;
+        sendgrid_subuser_region acme eu;
+        HOSTS
+CONF
+    # no EU parent key at any level of this server
+    [ 'nokey.test', 'HOSTS' ];
+
+$conf =~ s/^[ \t]*HOSTS\n/$hosts/mg;
+$conf =~ s/^[ \t]*EXPOSE\n/$expose/mg;
 
 # a raw control byte and DEL in the map's values
 $conf =~ s/\\x01/\x01/g;

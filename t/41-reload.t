@@ -23,18 +23,10 @@ my %new = (global => 'SG.global-after-rotation.fedcba9876543210',
 $t->key_file('global.key', "$old{global}\n");
 $t->key_file('eu.key', "$old{eu}\n");
 
-$t->start(<<'CONF');
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            sendgrid_api_key_file %%DIR%%/global.key;
-            sendgrid_api_key_file %%DIR%%/eu.key eu;
-            sendgrid_subuser_region ~^eu- eu;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
+$t->start(SGTest::gateway_server(undef, '', location => <<'CONF'));
+    sendgrid_api_key_file %%DIR%%/global.key;
+    sendgrid_api_key_file %%DIR%%/eu.key eu;
+    sendgrid_subuser_region ~^eu- eu;
 CONF
 
 my $post = '{"destination":"Segment","filters":{"email_events":["open"]},'

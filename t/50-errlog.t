@@ -17,34 +17,16 @@ my $t = SGTest->new;
 $t->key_file('global.key', "SG.errlog-global.0123456789abcdef\n");
 $t->key_file('eu.key', "SG.errlog-eu.fedcba9876543210\n");
 
-$t->start(<<'CONF');
+my $conf = <<'CONF';
     %%ERROR_VARIABLE_LOGS%%
 
     sendgrid_api_key_file %%DIR%%/global.key;
     sendgrid_api_key_file %%DIR%%/eu.key eu;
     sendgrid_subuser_region ~^eu- eu;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name localhost;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name small.test;
-        sendgrid_error_body_max 64;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
 CONF
+$t->start($conf . SGTest::gateway_server('localhost')
+          . SGTest::gateway_server('small.test',
+                                   'sendgrid_error_body_max 64;'));
 
 
 # -- helpers ----------------------------------------------------------------

@@ -46,35 +46,17 @@ my $sg_query = 'SG.query.token';
 my @log_secrets = ($global_key, $eu_key, $sub_key, $wk_ascii, $wk_utf8,
                    $wk_patch, $sg_token, $sg_bearer, $sg_subuser, $sg_dup);
 
-$t->start(<<'CONF');
+my $conf = <<'CONF';
     %%ERROR_VARIABLE_LOGS%%
 
     sendgrid_api_key_file %%DIR%%/global.key;
     sendgrid_api_key_file %%DIR%%/eu.key eu;
     sendgrid_subuser_region acme-sub global %%DIR%%/acme.key;
     sendgrid_subuser_region ~^eu- eu;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name localhost;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name small.test;
-        sendgrid_error_body_max 64;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
 CONF
+$t->start($conf . SGTest::gateway_server('localhost')
+          . SGTest::gateway_server('small.test',
+                                   'sendgrid_error_body_max 64;'));
 
 
 # -- helpers ----------------------------------------------------------------

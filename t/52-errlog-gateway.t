@@ -26,94 +26,19 @@ my $dead = SGTest::free_port();
 
     sendgrid_api_key_file %%DIR%%/global.key;
     sendgrid_subuser_region ~^eu- eu;
+CONF
 
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name localhost;
-        sendgrid_api_key_file %%DIR%%/eu.key eu;
+$conf .= SGTest::gateway_server(@$_) for
+    [ 'localhost', 'sendgrid_api_key_file %%DIR%%/eu.key eu;' ],
+    [ 'nokey.test' ],
+    [ 'small.test', 'client_max_body_size 16;' ],
+    [ 'down.test', 'sendgrid_upstream_host global sendgrid_down;' ],
+    [ 'slow.test', 'proxy_read_timeout 300ms;' ],
+    [ 'warn.test', 'sendgrid_error_log warn;' ],
+    [ 'quiet.test', 'sendgrid_error_log off;' ],
+    [ 'stream.test', 'proxy_buffering off;' ];
 
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name nokey.test;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name small.test;
-        client_max_body_size 16;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name down.test;
-        sendgrid_upstream_host global sendgrid_down;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name slow.test;
-        proxy_read_timeout 300ms;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name warn.test;
-        sendgrid_error_log warn;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name quiet.test;
-        sendgrid_error_log off;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name stream.test;
-        proxy_buffering off;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
+$t->start($conf . <<'CONF');
     server {
         listen 127.0.0.1:%%PORT%%;
         server_name off.test;
@@ -129,8 +54,6 @@ my $dead = SGTest::free_port();
         }
     }
 CONF
-
-$t->start($conf);
 
 
 # -- helpers ----------------------------------------------------------------

@@ -13,30 +13,10 @@ use SGTest;
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.body-suite-global.0123456789abcdef\n");
 
-$t->start(<<'CONF');
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name localhost;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            sendgrid_api_key_file %%DIR%%/global.key;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name big.test;
-        client_max_body_size 2m;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            sendgrid_api_key_file %%DIR%%/global.key;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-CONF
+my $keyed = 'sendgrid_api_key_file %%DIR%%/global.key;';
+$t->start(SGTest::gateway_server('localhost', '', location => $keyed)
+          . SGTest::gateway_server('big.test', 'client_max_body_size 2m;',
+                                   location => $keyed));
 
 # a fixed answer upstream, so that no response echoes a write_key back
 my $MOCK_BODY = '{"mock":"upstream"}';

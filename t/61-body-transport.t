@@ -33,79 +33,24 @@ my $LIMIT = length $EXACT;
     upstream sink { server 127.0.0.1:%%SINK%%; }
 
     sendgrid_api_key_file %%DIR%%/global.key;
+CONF
 
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name localhost;
-        client_body_buffer_size 2m;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name file.test;
-        client_body_buffer_size 1k;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name fileonly.test;
-        client_body_in_file_only clean;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name stream.test;
+$conf .= SGTest::gateway_server(@$_) for
+    [ 'localhost', 'client_body_buffer_size 2m;' ],
+    [ 'file.test', 'client_body_buffer_size 1k;' ],
+    [ 'fileonly.test', 'client_body_in_file_only clean;' ],
+    [ 'stream.test', <<'CONF' ],
         client_body_buffer_size 1k;
         proxy_request_buffering off;
         proxy_http_version 1.1;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name sink.test;
+CONF
+    [ 'sink.test', <<'CONF' ],
         proxy_request_buffering off;
         proxy_http_version 1.1;
         proxy_read_timeout 5s;
         sendgrid_upstream_host global sink;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name small.test;
-        client_max_body_size %%LIMIT%%;
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations on;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
 CONF
-$conf =~ s/%%LIMIT%%/$LIMIT/g;
+    [ 'small.test', "client_max_body_size $LIMIT;" ];
 
 $t->start($conf);
 

@@ -12,19 +12,6 @@ my $t = SGTest->new;
 my $KEY = 'SG.body-modes-global.0123456789abcdef';
 $t->key_file('global.key', "$KEY\n");
 
-my $server = <<'CONF';
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name %%NAME%%;
-        %%EXTRA%%
-
-        location /v3/marketing/integrations {
-            sendgrid_integrations %%MODE%%;
-            proxy_pass http://$sendgrid_upstream_host;
-        }
-    }
-CONF
-
 my $KEYED = 'sendgrid_api_key_file %%DIR%%/global.key;';
 my $conf = '';
 for my $s ([ 'localhost', 'on', $KEYED ],
@@ -35,10 +22,7 @@ for my $s ([ 'localhost', 'on', $KEYED ],
              "$KEYED sendgrid_strict on;" ],
            [ 'reportnokey.test', 'report_only', '' ])
 {
-    (my $text = $server) =~ s/%%NAME%%/$s->[0]/;
-    $text =~ s/%%MODE%%/$s->[1]/;
-    $text =~ s/%%EXTRA%%/$s->[2]/;
-    $conf .= $text;
+    $conf .= SGTest::gateway_server($s->[0], $s->[2], mode => $s->[1]);
 }
 
 $t->start($conf);

@@ -25,6 +25,8 @@ package SGTest;
 # The server:
 #   $t->dir, $t->port, $t->module      the prefix, the gateway's port, the
 #                                      module loaded (undef: built in)
+#   SGTest::gateway_server($name, $directives, mode => 'report_only')
+#                                      a server{} with the gateway location
 #   $t->workers                        pids of the running workers
 #   $t->reload(wait => 1)              reload; returns once the old
 #                                      workers are gone ('listening': once
@@ -296,6 +298,37 @@ sub substitute {
     $text =~ s/%%DIR%%/$self->{dir}/g;
     $text =~ s/%%PORT_(\w+)%%/$self->{mocks}{lc $1} ? $self->{mocks}{lc $1}{port} : die "no mock $1"/ge;
     return $text;
+}
+
+# The text of a server{} for start(): it listens on the gateway's port
+# (default_server => 1: as the default server), is named name (unless
+# undef), holds the directives given, and the gateway location: the API's
+# prefix with "sendgrid_integrations on" (or mode => 'report_only', 'off'),
+# location => more directives, and proxy_pass to $sendgrid_upstream_host.
+#   $t->start(SGTest::gateway_server('localhost')
+#             . SGTest::gateway_server('small.test',
+#                                      'client_max_body_size 16;'));
+sub gateway_server {
+    my ($name, $directives, %opt) = @_;
+
+    my $text = "    server {\n        listen 127.0.0.1:%%PORT%%"
+             . ($opt{default_server} ? ' default_server' : '') . ";\n";
+    $text .= "        server_name $name;\n" if defined $name;
+    $text .= indent($directives, 8)
+           . "\n        location /v3/marketing/integrations {\n"
+           . '            sendgrid_integrations ' . ($opt{mode} // 'on') . ";\n"
+           . indent($opt{location}, 12)
+           . "            proxy_pass http://\$sendgrid_upstream_host;\n"
+           . "        }\n    }\n";
+    return $text;
+}
+
+# Lines of configuration, each indented by n spaces; blank lines dropped.
+sub indent {
+    my ($text, $n) = @_;
+    return join '', map { (' ' x $n) . "$_\n" }
+                    grep { length }
+                    map { s/^\s+|\s+$//gr } split /\n/, $text // '';
 }
 
 # Writes the configuration (the inside of http{}, or a whole file with
