@@ -36,12 +36,25 @@
 #include "sg_body.h"
 
 
+/* strings are scanned 16 bytes at a time where SSE2 is there (x86-64) */
+#if (defined __SSE2__ && defined __GNUC__)
+#define SG_BODY_SSE2  1
+#include <emmintrin.h>
+#else
+#define SG_BODY_SSE2  0
+#endif
+
+
 #define SG_BODY_MAX_DEPTH  2048     /* jansson's JSON_PARSER_MAX_DEPTH */
 
 /* an object's names are compared in turn up to this many, then hashed */
 #define SG_BODY_LINEAR     16
 
 #define SG_BODY_NO_SLOT    ((size_t) -1)
+
+/* the first size of the hash table, and the most names open at once */
+#define SG_BODY_TABLE_MIN  256
+#define SG_BODY_KEYS_MAX   ((size_t) UINT32_MAX - 1)
 
 /* the largest exponent kept while reading a number: far beyond a double */
 #define SG_BODY_EXP_MAX    1000000000000000LL
@@ -125,6 +138,12 @@ typedef struct {
     unsigned char   hashed;     /* its names are in the hash table */
 } sg_body_level_t;
 
+/* a name of a hashed object in the hash table */
+typedef struct {
+    uint32_t        hash;
+    uint32_t        key;        /* index in keys + 1; 0: the slot is free */
+} sg_body_slot_t;
+
 typedef struct {
     size_t          off;        /* decoded name in the arena */
     size_t          len;
@@ -150,7 +169,8 @@ struct sg_body_s {
     unsigned            neg:1;
     unsigned            exp_neg:1;
     unsigned            role;           /* of the value being read */
-    unsigned            member;         /* role of the next member value */
+    unsigned            member;         /* role of the next value */
+    unsigned            comma;          /* what a ',' leads to */
 
     size_t              base;           /* offset of the byte fed next */
     size_t              drift;          /* NUL bytes jansson loses */
@@ -186,7 +206,7 @@ struct sg_body_s {
     sg_body_key_t      *keys;
     size_t              nkeys;
     size_t              keys_size;
-    size_t             *table;
+    sg_body_slot_t     *table;
     size_t              table_size;
     size_t              table_used;
 
@@ -226,7 +246,7 @@ static const unsigned char *sg_body_whole_word(const unsigned char *p,
     const unsigned char *end, const char *rest, size_t n);
 static int sg_body_open(sg_body_t *v, unsigned array, size_t pos);
 static int sg_body_close(sg_body_t *v, unsigned array, size_t pos);
-static unsigned sg_body_role(sg_body_t *v);
+static void sg_body_inside(sg_body_t *v);
 static int sg_body_string(sg_body_t *v, const unsigned char *s, size_t len,
     size_t pos);
 static int sg_body_scalar(sg_body_t *v, size_t pos);
@@ -237,8 +257,11 @@ static void sg_body_scalar_start(sg_body_t *v);
 static int sg_body_scalar_end(sg_body_t *v, size_t pos);
 static int sg_body_real_overflows(sg_body_t *v);
 static int sg_body_name(sg_body_t *v, size_t pos);
-static int sg_body_keep_name(sg_body_t *v, sg_body_level_t *lvl,
-    uint32_t hash);
+static int sg_body_name_among(sg_body_t *v, sg_body_level_t *lvl,
+    const unsigned char *name, size_t len);
+static size_t sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
+    const unsigned char *name, size_t len, uint32_t hash);
+static int sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot);
 static int sg_body_unknown(sg_body_t *v, unsigned ctx,
     const unsigned char *name, size_t len);
 static int sg_body_fail_duplicate(sg_body_t *v, const unsigned char *name,
@@ -246,18 +269,24 @@ static int sg_body_fail_duplicate(sg_body_t *v, const unsigned char *name,
 static size_t sg_body_put_name(char *dst, const unsigned char *name,
     size_t len);
 static int sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl);
-static int sg_body_table_add(sg_body_t *v, size_t i);
-static void sg_body_table_put(sg_body_t *v, size_t i);
+static int sg_body_table_room(sg_body_t *v);
+static size_t sg_body_table_free(sg_body_t *v, uint32_t hash);
+static void sg_body_table_set(sg_body_t *v, size_t slot, size_t i);
 static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
     size_t len);
 static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
     const unsigned char *s, size_t len);
 static int sg_body_is_event(const unsigned char *s, size_t len);
+static int sg_body_bad_event(sg_body_t *v);
 static int sg_body_verdict(sg_body_t *v);
 static int sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead);
 static const unsigned char *sg_body_plain_run(const unsigned char *p,
     const unsigned char *end);
-static uint64_t sg_body_special(const unsigned char *p);
+static const unsigned char *sg_body_plain_ascii(const unsigned char *p,
+    const unsigned char *end);
+#if !(SG_BODY_SSE2)
+static int sg_body_special(const unsigned char *p);
+#endif
 static size_t sg_body_utf8_whole(const unsigned char *p,
     const unsigned char *end);
 static int sg_body_fail(sg_body_t *v, size_t pos);
@@ -341,6 +370,7 @@ sg_body_create(sg_body_schema_t schema, unsigned flags)
 
     v->create = (schema == SG_BODY_CREATE);
     v->strict = (flags & SG_BODY_STRICT) ? 1 : 0;
+    v->member = sg_role_top;
 
     v->levels = v->levels_fixed;
     v->levels_size = sizeof(v->levels_fixed) / sizeof(v->levels_fixed[0]);
@@ -904,7 +934,7 @@ sg_body_tokens(sg_body_t *v, const unsigned char *start,
                 return NULL;
             }
 
-            v->expect = v->levels[v->depth - 1].array ? ex_value : ex_key;
+            v->expect = v->comma;
             continue;
 
         case ':':
@@ -1094,7 +1124,7 @@ sg_body_open(sg_body_t *v, unsigned array, size_t pos)
         return sg_body_fail(v, pos);
     }
 
-    role = sg_body_role(v);
+    role = v->member;
     ctx = sg_role_other;
 
     if (role == sg_role_top) {
@@ -1144,6 +1174,8 @@ sg_body_open(sg_body_t *v, unsigned array, size_t pos)
 
     v->expect = array ? ex_first_item : ex_first_key;
 
+    sg_body_inside(v);
+
     return SG_BODY_OK;
 }
 
@@ -1166,7 +1198,7 @@ sg_body_close(sg_body_t *v, unsigned array, size_t pos)
     if (lvl->hashed) {
         /* last in, first out: clearing the slots undoes the insertions */
         for (i = v->nkeys; i-- > lvl->keys; /* void */) {
-            v->table[v->keys[i].slot] = 0;
+            v->table[v->keys[i].slot].key = 0;
             v->table_used--;
         }
     }
@@ -1174,34 +1206,39 @@ sg_body_close(sg_body_t *v, unsigned array, size_t pos)
     v->nkeys = lvl->keys;
     v->arena.len = lvl->arena;
 
-    v->expect = v->depth ? ex_next : ex_end;
+    if (v->depth == 0) {
+        v->expect = ex_end;
+        return SG_BODY_OK;
+    }
+
+    v->expect = ex_next;
+
+    sg_body_inside(v);
 
     return SG_BODY_OK;
 }
 
 
-/* The role of the value that starts now. */
-static unsigned
-sg_body_role(sg_body_t *v)
+/*
+ * The innermost container has changed: what a ',' leads to in it, and
+ * the role of its elements when it is an array (an object's members get
+ * theirs from their names).
+ */
+static void
+sg_body_inside(sg_body_t *v)
 {
     sg_body_level_t  *lvl;
-
-    if (v->depth == 0) {
-        return sg_role_top;
-    }
 
     lvl = &v->levels[v->depth - 1];
 
     if (!lvl->array) {
-        return v->member;
+        v->comma = ex_key;
+        return;
     }
 
-    if (lvl->ctx == sg_role_email_events) {
-        v->event = v->events_n++;
-        return sg_role_event;
-    }
-
-    return sg_role_other;
+    v->comma = ex_value;
+    v->member = (lvl->ctx == sg_role_email_events) ? sg_role_event
+                                                   : sg_role_other;
 }
 
 
@@ -1230,7 +1267,9 @@ sg_body_string(sg_body_t *v, const unsigned char *s, size_t len, size_t pos)
             return sg_body_fail(v, pos);
         }
 
-        if (sg_body_fact(v, sg_body_role(v), sg_type_string, s, len) != 0) {
+        if (v->member != sg_role_other
+            && sg_body_fact(v, v->member, sg_type_string, s, len) != 0)
+        {
             return sg_body_nomem(v);
         }
 
@@ -1256,7 +1295,9 @@ sg_body_scalar(sg_body_t *v, size_t pos)
         return sg_body_fail(v, pos);
     }
 
-    if (sg_body_fact(v, sg_body_role(v), sg_type_scalar, NULL, 0) != 0) {
+    if (v->member != sg_role_other
+        && sg_body_fact(v, v->member, sg_type_scalar, NULL, 0) != 0)
+    {
         return sg_body_nomem(v);
     }
 
@@ -1291,7 +1332,7 @@ sg_body_string_start(sg_body_t *v)
             return;
         }
 
-        v->role = sg_body_role(v);
+        v->role = v->member;
 
         switch (v->role) {
         case sg_role_destination:
@@ -1421,7 +1462,7 @@ sg_body_scalar_start(sg_body_t *v)
         v->bad = 1;
 
     } else {
-        v->role = sg_body_role(v);
+        v->role = v->member;
     }
 
     v->neg = 0;
@@ -1520,9 +1561,8 @@ sg_body_real_overflows(sg_body_t *v)
 static int
 sg_body_name(sg_body_t *v, size_t pos)
 {
-    size_t                i, e, len, slot, mask;
+    size_t                len, slot;
     uint32_t              hash;
-    sg_body_key_t        *k;
     sg_body_level_t      *lvl;
     const unsigned char  *name;
 
@@ -1530,42 +1570,39 @@ sg_body_name(sg_body_t *v, size_t pos)
     name = sg_body_text(v);
     len = sg_body_text_len(v);
     hash = 0;
+    slot = SG_BODY_NO_SLOT;
 
     if (!lvl->hashed && v->nkeys - lvl->keys < SG_BODY_LINEAR) {
-        for (i = lvl->keys; i < v->nkeys; i++) {
-            if (v->keys[i].len == len
-                && memcmp(v->arena.data + v->keys[i].off, name, len) == 0)
-            {
-                return sg_body_fail_duplicate(v, name, len, pos);
-            }
+        if (sg_body_name_among(v, lvl, name, len)) {
+            return sg_body_fail_duplicate(v, name, len, pos);
         }
 
     } else {
-        if (!lvl->hashed && sg_body_hash_names(v, lvl) != 0) {
+        if ((!lvl->hashed && sg_body_hash_names(v, lvl) != 0)
+            || sg_body_table_room(v) != 0)
+        {
             return sg_body_nomem(v);
         }
 
         hash = sg_body_hash(name, len);
-        mask = v->table_size - 1;
+        slot = sg_body_name_slot(v, lvl, name, len, hash);
 
-        for (slot = hash & mask; (e = v->table[slot]) != 0;
-             slot = (slot + 1) & mask)
-        {
-            k = &v->keys[e - 1];
-
-            if (e - 1 >= lvl->keys && k->hash == hash && k->len == len
-                && memcmp(v->arena.data + k->off, name, len) == 0)
-            {
-                return sg_body_fail_duplicate(v, name, len, pos);
-            }
+        if (slot == SG_BODY_NO_SLOT) {
+            return sg_body_fail_duplicate(v, name, len, pos);
         }
     }
 
-    if (sg_body_keep_name(v, lvl, hash) != 0) {
+    if (sg_body_keep_name(v, hash, slot) != 0) {
         return sg_body_nomem(v);
     }
 
     v->expect = ex_colon;
+
+    if (lvl->ctx == sg_role_other) {
+        v->member = sg_role_other;
+        return SG_BODY_OK;
+    }
+
     v->member = sg_body_member_role(lvl->ctx, name, len);
 
     if (v->member != sg_role_unknown) {
@@ -1582,13 +1619,81 @@ sg_body_name(sg_body_t *v, size_t pos)
 }
 
 
-/* Records the name just read as one of the object at lvl. */
+/* Whether the object at lvl, not hashed, has the name already. */
 static int
-sg_body_keep_name(sg_body_t *v, sg_body_level_t *lvl, uint32_t hash)
+sg_body_name_among(sg_body_t *v, sg_body_level_t *lvl,
+    const unsigned char *name, size_t len)
+{
+    size_t                i;
+    const unsigned char  *other;
+
+    for (i = lvl->keys; i < v->nkeys; i++) {
+        if (v->keys[i].len != len) {
+            continue;
+        }
+
+        other = v->arena.data + v->keys[i].off;
+
+        /* most names that differ do so at one end */
+        if (len == 0
+            || (other[0] == name[0] && other[len - 1] == name[len - 1]
+                && memcmp(other, name, len) == 0))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The free slot of the hash table where the name goes, or SG_BODY_NO_SLOT
+ * when the hashed object at lvl has it already.  The table holds the
+ * names of every hashed object open, those of lvl from lvl->keys on.
+ */
+static size_t
+sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
+    const unsigned char *name, size_t len, uint32_t hash)
+{
+    size_t           slot, mask;
+    sg_body_key_t   *k;
+    sg_body_slot_t  *e;
+
+    mask = v->table_size - 1;
+
+    for (slot = hash & mask; (e = &v->table[slot])->key != 0;
+         slot = (slot + 1) & mask)
+    {
+        if (e->hash != hash || e->key - 1 < lvl->keys) {
+            continue;
+        }
+
+        k = &v->keys[e->key - 1];
+
+        if (k->len == len && memcmp(v->arena.data + k->off, name, len) == 0) {
+            return SG_BODY_NO_SLOT;
+        }
+    }
+
+    return slot;
+}
+
+
+/*
+ * Records the name just read as one of the innermost object, and puts it
+ * in the free slot of the hash table when the object is hashed.
+ */
+static int
+sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot)
 {
     sg_body_key_t  *k;
 
     if (v->nkeys == v->keys_size) {
+        if (v->keys_size > SG_BODY_KEYS_MAX / 2) {
+            return -1;
+        }
+
         k = malloc(v->keys_size * 2 * sizeof(sg_body_key_t));
         if (k == NULL) {
             return -1;
@@ -1611,8 +1716,8 @@ sg_body_keep_name(sg_body_t *v, sg_body_level_t *lvl, uint32_t hash)
     k->hash = hash;
     k->slot = SG_BODY_NO_SLOT;
 
-    if (lvl->hashed) {
-        return sg_body_table_add(v, v->nkeys - 1);
+    if (slot != SG_BODY_NO_SLOT) {
+        sg_body_table_set(v, slot, v->nkeys - 1);
     }
 
     return 0;
@@ -1708,12 +1813,14 @@ sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl)
     lvl->hashed = 1;
 
     for (i = lvl->keys; i < v->nkeys; i++) {
+        if (sg_body_table_room(v) != 0) {
+            return -1;
+        }
+
         k = &v->keys[i];
         k->hash = sg_body_hash(v->arena.data + k->off, k->len);
 
-        if (sg_body_table_add(v, i) != 0) {
-            return -1;
-        }
+        sg_body_table_set(v, sg_body_table_free(v, k->hash), i);
     }
 
     return 0;
@@ -1721,57 +1828,69 @@ sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl)
 
 
 /*
- * Open addressing with linear probing.  Names leave the table in the
- * reverse order of their arrival (their object closes), which restores
- * every probe sequence exactly, so no tombstones are needed; growing
- * re-inserts in the order of arrival to keep that true.
+ * The hash table: open addressing with linear probing, at most half
+ * full.  Names leave it in the reverse order of their arrival (their
+ * object closes), which restores every probe sequence exactly, so no
+ * tombstones are needed; growing re-inserts in the order of arrival to
+ * keep that true.
  */
 static int
-sg_body_table_add(sg_body_t *v, size_t i)
+sg_body_table_room(sg_body_t *v)
 {
-    size_t   j, size, *table;
+    size_t           i, size;
+    sg_body_slot_t  *table;
 
-    if ((v->table_used + 1) * 2 > v->table_size) {
-        size = v->table_size ? v->table_size * 2 : 64;
-
-        table = calloc(size, sizeof(size_t));
-        if (table == NULL) {
-            return -1;
-        }
-
-        free(v->table);
-
-        v->table = table;
-        v->table_size = size;
-        v->table_used = 0;
-
-        for (j = 0; j < i; j++) {
-            if (v->keys[j].slot != SG_BODY_NO_SLOT) {
-                sg_body_table_put(v, j);
-            }
-        }
+    if ((v->table_used + 1) * 2 <= v->table_size) {
+        return 0;
     }
 
-    sg_body_table_put(v, i);
+    size = v->table_size ? v->table_size * 2 : SG_BODY_TABLE_MIN;
+
+    table = calloc(size, sizeof(sg_body_slot_t));
+    if (table == NULL) {
+        return -1;
+    }
+
+    free(v->table);
+
+    v->table = table;
+    v->table_size = size;
+    v->table_used = 0;
+
+    for (i = 0; i < v->nkeys; i++) {
+        if (v->keys[i].slot != SG_BODY_NO_SLOT) {
+            sg_body_table_set(v, sg_body_table_free(v, v->keys[i].hash), i);
+        }
+    }
 
     return 0;
 }
 
 
-static void
-sg_body_table_put(sg_body_t *v, size_t i)
+/* The first free slot on the probe sequence of hash. */
+static size_t
+sg_body_table_free(sg_body_t *v, uint32_t hash)
 {
     size_t  slot, mask;
 
     mask = v->table_size - 1;
 
-    for (slot = v->keys[i].hash & mask; v->table[slot];
+    for (slot = hash & mask; v->table[slot].key != 0;
          slot = (slot + 1) & mask)
     {
         /* void */
     }
 
-    v->table[slot] = i + 1;
+    return slot;
+}
+
+
+/* Puts name record i in the free slot. */
+static void
+sg_body_table_set(sg_body_t *v, size_t slot, size_t i)
+{
+    v->table[slot].hash = v->keys[i].hash;
+    v->table[slot].key = (uint32_t) (i + 1);
     v->keys[i].slot = slot;
     v->table_used++;
 }
@@ -1833,9 +1952,7 @@ static int
 sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
     const unsigned char *s, size_t len)
 {
-    char                  text[sizeof("filters.email_events[] is not a valid "
-                                      "email event") + 20];
-    size_t                i, n;
+    size_t  i, n;
 
     switch (role) {
 
@@ -1854,14 +1971,13 @@ sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
         break;
 
     case sg_role_event:
+        v->event = v->events_n++;
+
         if (type == sg_type_string && sg_body_is_event(s, len)) {
             return 0;
         }
 
-        n = snprintf(text, sizeof(text), "filters.email_events[%zu] is not "
-                     "a valid email event", v->event);
-
-        return sg_body_say(&v->bad_events, text, n);
+        return sg_body_bad_event(v);
 
     case sg_role_properties:
         v->properties = (type == sg_type_object) ? sg_good : sg_wrong;
@@ -1945,6 +2061,21 @@ sg_body_is_event(const unsigned char *s, size_t len)
     default:
         return 0;
     }
+}
+
+
+/* The current element of filters.email_events is not an email event. */
+static int
+sg_body_bad_event(sg_body_t *v)
+{
+    int   n;
+    char  text[sizeof("filters.email_events[] is not a valid email event")
+               + 20];
+
+    n = snprintf(text, sizeof(text), "filters.email_events[%zu] is not "
+                 "a valid email event", v->event);
+
+    return sg_body_say(&v->bad_events, text, n);
 }
 
 
@@ -2114,38 +2245,12 @@ sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead)
 static const unsigned char *
 sg_body_plain_run(const unsigned char *p, const unsigned char *end)
 {
-    size_t    n;
-    uint64_t  special;
+    size_t  n;
 
     for ( ;; ) {
-        if (end - p >= 8) {
-            special = sg_body_special(p);
+        p = sg_body_plain_ascii(p, end);
 
-            if (special == 0) {
-                p += 8;
-                continue;
-            }
-
-#if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
-            /* the lowest flag is exact (see sg_body_special) */
-            p += __builtin_ctzll(special) / 8;
-#else
-            while (sg_body_plain[*p]) {
-                p++;
-            }
-#endif
-
-        } else {
-            while (p < end && sg_body_plain[*p]) {
-                p++;
-            }
-
-            if (p == end) {
-                return p;
-            }
-        }
-
-        if (*p < 0x80 || (n = sg_body_utf8_whole(p, end)) == 0) {
+        if (p == end || *p < 0x80 || (n = sg_body_utf8_whole(p, end)) == 0) {
             return p;
         }
 
@@ -2154,14 +2259,73 @@ sg_body_plain_run(const unsigned char *p, const unsigned char *end)
 }
 
 
+#if (SG_BODY_SSE2)
+
 /*
- * Flags (bit 7 of a byte) the 8 bytes at p that need a look inside a
- * string: '"', '\\', a control byte or a byte of a multi-byte character.
- * The tests for a zero byte (x - 0x01) & ~x & 0x80 and for a byte below
- * 0x20 may flag wrong bytes above a true hit, where a borrow runs on,
- * never a word with none: the flag of the lowest byte is exact.
+ * The first byte from p that is not printable ASCII, or is '"' or '\\',
+ * else end: 16 bytes at a time.
  */
-static uint64_t
+static const unsigned char *
+sg_body_plain_ascii(const unsigned char *p, const unsigned char *end)
+{
+    unsigned  special;
+    __m128i   x, quote, backslash, space;
+
+    quote = _mm_set1_epi8('"');
+    backslash = _mm_set1_epi8('\\');
+    space = _mm_set1_epi8(0x20);
+
+    while (end - p >= 16) {
+        x = _mm_loadu_si128((const __m128i *) p);
+
+        /* a signed comparison: bytes from 0x80 on are below 0x20 too */
+        special = _mm_movemask_epi8(
+                      _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                _mm_cmpeq_epi8(x, backslash)),
+                                   _mm_cmplt_epi8(x, space)));
+
+        if (special) {
+            return p + __builtin_ctz(special);
+        }
+
+        p += 16;
+    }
+
+    while (p < end && sg_body_plain[*p]) {
+        p++;
+    }
+
+    return p;
+}
+
+#else
+
+/*
+ * The first byte from p that is not printable ASCII, or is '"' or '\\',
+ * else end: 8 bytes at a time.
+ */
+static const unsigned char *
+sg_body_plain_ascii(const unsigned char *p, const unsigned char *end)
+{
+    while (end - p >= 8 && !sg_body_special(p)) {
+        p += 8;
+    }
+
+    while (p < end && sg_body_plain[*p]) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * Whether any of the 8 bytes at p needs a look inside a string: '"',
+ * '\\', a control byte or a byte of a multi-byte character.  The tests
+ * for a zero byte (x - 0x01) & ~x & 0x80 and for a byte below 0x20 may
+ * flag wrong bytes above a true hit, never a word with none.
+ */
+static int
 sg_body_special(const unsigned char *p)
 {
     uint64_t  w, q, b;
@@ -2175,8 +2339,11 @@ sg_body_special(const unsigned char *p)
             | ((b - 0x0101010101010101ULL) & ~b)
             | ((w - 0x2020202020202020ULL) & ~w)
             | w)
-           & 0x8080808080808080ULL;
+           & 0x8080808080808080ULL
+           ? 1 : 0;
 }
+
+#endif
 
 
 /* The length of the well-formed character wholly at p, else 0. */
