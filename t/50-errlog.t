@@ -11,7 +11,7 @@ use Compress::Raw::Zlib;
 use IO::Compress::Deflate qw(deflate $DeflateError);
 use IO::Compress::Gzip qw(gzip $GzipError);
 use IO::Compress::RawDeflate qw(rawdeflate $RawDeflateError);
-use SGTest;
+use SGTest qw(create_body);
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.errlog-global.0123456789abcdef\n");
@@ -35,9 +35,7 @@ $t->start($conf . SGTest::gateway_server('localhost')
 my $write_key = 'wk_errlog_7c1d2e';
 $t->secret($write_key);
 
-my $create = '{"destination":"Segment","filters":{"email_events":["open"]},'
-           . '"properties":{"write_key":"' . $write_key
-           . '","destination_region":"US"}}';
+my $create = create_body(write_key => $write_key);
 
 my %requests = (
     list   => [ GET => '/v3/marketing/integrations' ],

@@ -10,7 +10,7 @@ use warnings;
 
 use Test::More;
 use IO::Compress::Gzip qw(gzip $GzipError);
-use SGTest;
+use SGTest qw(create_body json_escape);
 
 my $t = SGTest->new;
 
@@ -76,16 +76,6 @@ sub exchange {
 
 # the forms a secret takes in a JSON string, and in the access logs' two
 # escapings of that JSON
-sub json_escape {
-    my ($s) = @_;
-    $s =~ s/(["\\])/\\$1/g;
-    $s =~ s/\n/\\n/g;
-    $s =~ s/\r/\\r/g;
-    $s =~ s/\t/\\t/g;
-    $s =~ s/([\x00-\x1f\x7f])/sprintf '\\u%04x', ord $1/ge;
-    return $s;
-}
-
 sub nginx_escape {
     my ($s) = @_;
     $s =~ s/(["\\\x00-\x1f\x7f-\xff])/sprintf '\\x%02X', ord $1/ge;
@@ -126,19 +116,13 @@ sub check_error {
 my $coll = '/v3/marketing/integrations';
 my $item = '/v3/marketing/integrations/5a1234';
 
-sub create_body {
-    my ($write_key) = @_;
-    return '{"destination":"Segment","filters":{"email_events":["open"]},'
-         . '"properties":{"write_key":"' . $write_key
-         . '","destination_region":"US"}}';
-}
-
 my %requests = (
     list       => [ GET => $coll ],
     get        => [ GET => $item ],
     delete     => [ DELETE => "$coll?ids=5a1234" ],
-    create     => [ POST => $coll, create_body($wk_ascii) ],
-    create_utf => [ POST => $coll, create_body('cl\u00e9-s\u00e9cr\u00e8te-77') ],
+    create     => [ POST => $coll, create_body(write_key => $wk_ascii) ],
+    create_utf => [ POST => $coll,
+                    create_body(write_key => 'cl\u00e9-s\u00e9cr\u00e8te-77') ],
     update     => [ PATCH => $item, qq{{"properties":{"write_key":"$wk_patch"}}} ],
 );
 

@@ -10,7 +10,7 @@ use warnings;
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(time);
-use SGTest;
+use SGTest qw(create_body);
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.errlog-gw-global.0123456789abcdef\n");
@@ -84,9 +84,7 @@ sub sendgrid_shaped {
 my $write_key = 'wk_errlog_7c1d2e';
 $t->secret($write_key);
 
-my $create = '{"destination":"Segment","filters":{"email_events":["open"]},'
-           . '"properties":{"write_key":"' . $write_key
-           . '","destination_region":"US"}}';
+my $create = create_body(write_key => $write_key);
 my $coll = '/v3/marketing/integrations';
 my $item = '/v3/marketing/integrations/5a1234';
 

@@ -8,7 +8,7 @@ use strict;
 use warnings;
 
 use Test::More;
-use SGTest;
+use SGTest qw(json_object create_body body_error invalid_json_at is_bytes);
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.body-suite-global.0123456789abcdef\n");
@@ -32,45 +32,17 @@ $t->secret($WK);
 
 # --- helpers ---------------------------------------------------------------
 
-# an object from name => raw JSON value pairs, in order; undef drops one
-sub obj {
-    my @kv = @_;
-    my @members;
-    while (my ($k, $v) = splice @kv, 0, 2) {
-        push @members, qq("$k":$v) if defined $v;
-    }
-    return '{' . join(',', @members) . '}';
-}
-
-# a POST body: the valid one, with members replaced (undef removes one)
-# and extra members after them
-sub post {
-    my (%o) = @_;
-    my %m = (destination => '"Segment"',
-             filters => '{"email_events":["open"]}',
-             properties => qq({"write_key":"$WK","destination_region":"US"}),
-             %o);
-    return obj((map { ($_ => $m{$_}) }
-                qw(destination filters properties label)),
-               @{$o{extra} // []});
-}
+# a create body with the file's write_key (undef removes a member)
+sub post { create_body(write_key => $WK, @_) }
 
 sub props {
     my (%o) = @_;
     my %m = (write_key => qq("$WK"), destination_region => '"US"', %o);
-    return obj(write_key => $m{write_key},
-               destination_region => $m{destination_region});
+    return json_object(write_key => $m{write_key},
+                       destination_region => $m{destination_region});
 }
 
 sub events { '{"email_events":[' . join(',', @_) . ']}' }
-
-sub error_body {
-    my ($message) = @_;
-    (my $m = $message) =~ s/(["\\])/\\$1/g;
-    return qq({"errors":[{"message":"$m","field":"request"}]});
-}
-
-sub invalid_at { "request body is not valid JSON at byte $_[0]" }
 
 # the offset just after the last occurrence of needle (a duplicate name)
 sub after_last {
@@ -84,19 +56,6 @@ sub dup {
     my ($name, $body, $needle) = @_;
     return qq(request body has duplicate member "$name" at byte )
            . after_last($body, $needle);
-}
-
-# byte comparison that does not print megabytes on failure
-sub same_bytes {
-    my ($got, $want, $name) = @_;
-    return ok(1, $name) if defined $got && $got eq $want;
-    my $i = 0;
-    $i++ while defined $got && $i < length $got && $i < length $want
-               && substr($got, $i, 1) eq substr($want, $i, 1);
-    ok(0, $name);
-    diag(sprintf "got %s bytes, want %d; first difference at %d",
-         defined $got ? length $got : 'undef', length $want, $i);
-    return 0;
 }
 
 my $cases = 0;
@@ -120,7 +79,7 @@ sub check {
 
     if (defined $c->{message}) {
         is($r->{status}, 400, "$name: 400");
-        same_bytes($r->{body}, error_body($c->{message}), "$name: error body")
+        is_bytes($r->{body}, body_error($c->{message}), "$name: error body")
             or diag("got: " . substr($r->{body} // '', 0, 300));
         is($r->{headers}{'content-type'}[0], 'application/json',
            "$name: Content-Type");
@@ -131,7 +90,7 @@ sub check {
     is($r->{status}, 200, "$name: forwarded") or diag(substr($r->{body}, 0, 300));
     is($r->{body}, $MOCK_BODY, "$name: the upstream's answer");
     is(scalar @seen, 1, "$name: one request upstream") or return;
-    same_bytes($seen[0]{body}, $c->{body} // '', "$name: body byte for byte");
+    is_bytes($seen[0]{body}, $c->{body} // '', "$name: body byte for byte");
     is("$seen[0]{method} $seen[0]{target}", "$method $target",
        "$name: method and target");
 }
@@ -294,11 +253,12 @@ my @MISSING = (
       'properties.write_key is required, '
       . 'properties.destination_region is required' ],
     [ 'one of each level',
-      obj(filters => '{"other":1}', properties => qq({"write_key":"$WK"})),
+      json_object(filters => '{"other":1}',
+                  properties => qq({"write_key":"$WK"})),
       'destination is required, filters.email_events is required, '
       . 'properties.destination_region is required' ],
     [ 'members only under an unknown one',
-      obj(x => post()),
+      json_object(x => post()),
       'destination is required, filters is required, properties is required' ],
 );
 
@@ -307,10 +267,10 @@ check({ name => "POST without $_->[0]", body => $_->[1], message => $_->[2] })
 
 # the message follows SPEC order, not document order
 check({ name => 'failures in reverse document order',
-        body => obj(label => '1',
-                    properties => '{"destination_region":"XX"}',
-                    filters => events('"nope"'),
-                    destination => '"y"'),
+        body => json_object(label => '1',
+                            properties => '{"destination_region":"XX"}',
+                            filters => events('"nope"'),
+                            destination => '"y"'),
         message => 'destination must be Segment, '
                    . 'filters.email_events[0] is not a valid email event, '
                    . 'properties.write_key is required, '
@@ -318,10 +278,11 @@ check({ name => 'failures in reverse document order',
                    . 'label must be a string' });
 
 check({ name => 'every member wrong at once',
-        body => obj(destination => 'null', filters => events('null', '"x"'),
-                    properties => props(write_key => '"Zq3%~"',
-                                        destination_region => '"eu"'),
-                    label => 'false'),
+        body => json_object(destination => 'null',
+                            filters => events('null', '"x"'),
+                            properties => props(write_key => '"Zq3%~"',
+                                                destination_region => '"eu"'),
+                            label => 'false'),
         message => 'destination must be Segment, '
                    . 'filters.email_events[0] is not a valid email event, '
                    . 'filters.email_events[1] is not a valid email event, '
@@ -384,11 +345,12 @@ check({ name => 'labels of any string pass',
 # --- unknown members pass by default ---------------------------------------
 
 check({ name => 'unknown members at every level',
-        body => obj(id => '"x"', destination => '"Segment"',
-                    filters => '{"email_events":["open"],"extra":[1,{}]}',
-                    properties => qq({"region":"EU","write_key":"$WK",)
-                                  . '"destination_region":"US","x":null}',
-                    label => '"l"', user_id => '12', nested => '{"a":{"b":[]}}'),
+        body => json_object(
+            id => '"x"', destination => '"Segment"',
+            filters => '{"email_events":["open"],"extra":[1,{}]}',
+            properties => qq({"region":"EU","write_key":"$WK",)
+                          . '"destination_region":"US","x":null}',
+            label => '"l"', user_id => '12', nested => '{"a":{"b":[]}}'),
         ok => 1 });
 
 check({ name => 'known names under an unknown member are not checked',
@@ -408,7 +370,7 @@ check({ name => 'member names differing only in case are distinct',
     check({ name => 'duplicate top-level member', body => $b,
             message => dup('label', $b, '"label"') });
 
-    $b = obj(destination => '"Segment"', destination => '"Segment"');
+    $b = json_object(destination => '"Segment"', destination => '"Segment"');
     check({ name => 'duplicate destination, same value', body => $b,
             message => dup('destination', $b, '"destination"') });
 
@@ -495,14 +457,14 @@ check({ name => 'member names differing only in case are distinct',
         if ($d < 2048) {
             $c{ok} = 1;
         } else {
-            $c{message} = invalid_at(length($prefix) + 2048);
+            $c{message} = invalid_json_at(length($prefix) + 2048);
         }
         check(\%c);
     }
 
     my $b = $prefix . ('{"a":' x 10000) . '1' . ('}' x 10000) . '}';
     check({ name => '10000 levels of objects in an unknown member', body => $b,
-            message => invalid_at(length($prefix) + 5 * 2047 + 1) });
+            message => invalid_json_at(length($prefix) + 5 * 2047 + 1) });
 
     # a scalar counts as a level of its own
     $b = $prefix . ('[' x 2046) . '"s"' . (']' x 2046) . '}';
@@ -510,15 +472,15 @@ check({ name => 'member names differing only in case are distinct',
 
     $b = $prefix . ('[' x 2047) . '"s"' . (']' x 2047) . '}';
     check({ name => 'a string at level 2049', body => $b,
-            message => invalid_at(length($prefix) + 2047 + 3) });
+            message => invalid_json_at(length($prefix) + 2047 + 3) });
 
     $b = $prefix . ('[' x 2047) . '12' . (']' x 2047) . '}';
     check({ name => 'a number at level 2049', body => $b,
-            message => invalid_at(length($prefix) + 2047 + 2) });
+            message => invalid_json_at(length($prefix) + 2047 + 2) });
 
     $b = '[' x 10000;
     check({ name => '10000 unclosed [ at the top', body => $b,
-            message => invalid_at(2049) });
+            message => invalid_json_at(2049) });
 }
 
 
@@ -579,7 +541,7 @@ my @SYNTAX = (
       post(extra => [ n => '99999999999999999999' ]), length(post()) + 24 ],
 );
 
-check({ name => $_->[0], body => $_->[1], message => invalid_at($_->[2]) })
+check({ name => $_->[0], body => $_->[1], message => invalid_json_at($_->[2]) })
     for @SYNTAX;
 
 check({ name => 'numbers at the edges of their range',
@@ -617,7 +579,7 @@ check({ name => 'a 64 KB label', body => post(label => '"' . ('L' x 65536)
 
     $b = post(label => '"' . ('m' x ($pad - 1)) . "\xff\"");
     check({ name => 'a 1 MB body, bad byte at the end', host => 'big.test',
-            body => $b, message => invalid_at(length($b) - 3) });
+            body => $b, message => invalid_json_at(length($b) - 3) });
 
     $b = post(label => '"' . ('m' x $pad) . '"', properties => undef);
     check({ name => 'a 1 MB body missing properties', host => 'big.test',
@@ -660,7 +622,7 @@ my @PATCH_BAD = (
     [ '', 'request body is empty' ],
     [ '{"label":"a","label":"a"}',
       'request body has duplicate member "label" at byte 20' ],
-    [ '{"label":"x"', invalid_at(12) ],
+    [ '{"label":"x"', invalid_json_at(12) ],
 );
 $t->secret('sh0r~');
 

@@ -11,7 +11,7 @@ use Test::More;
 use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
-use SGTest;
+use SGTest qw(json_object create_body body_error invalid_json_at is_bytes);
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.body-transport-global.0123456789abcdef\n");
@@ -65,33 +65,11 @@ my $TOO_LARGE = '{"errors":[{"message":"request body is too large",'
 
 # --- bodies ----------------------------------------------------------------
 
-sub obj {
-    my @kv = @_;
-    my @members;
-    while (my ($k, $v) = splice @kv, 0, 2) {
-        push @members, qq("$k":$v) if defined $v;
-    }
-    return '{' . join(',', @members) . '}';
-}
-
+# a create body with the file's write_key (undef removes a member)
 sub post {
-    my (%o) = @_;
-    my %m = (destination => '"Segment"',
-             filters => '{"email_events":["open","click"]}',
-             properties => qq({"write_key":"$WK","destination_region":"US"}),
-             %o);
-    return obj((map { ($_ => $m{$_}) }
-                qw(destination filters properties label)),
-               @{$o{extra} // []});
+    return create_body(write_key => $WK,
+                       filters => '{"email_events":["open","click"]}', @_);
 }
-
-sub error_body {
-    my ($message) = @_;
-    (my $m = $message) =~ s/(["\\])/\\$1/g;
-    return qq({"errors":[{"message":"$m","field":"request"}]});
-}
-
-sub invalid_at { "request body is not valid JSON at byte $_[0]" }
 
 # characters of every width and escapes, so that chunk and buffer
 # boundaries fall inside them
@@ -118,10 +96,11 @@ my @BODIES;
                                . 'US' };
 
     push @BODIES, { name => '50 KB, every failure after the label',
-                    body => obj(label => qq("$BIG"), destination => '"x"',
-                                filters => '{"email_events":["open","Open"]}',
-                                properties => qq({"write_key":"$SHORT_KEY",)
-                                              . '"destination_region":"US"}'),
+                    body => json_object(
+                        label => qq("$BIG"), destination => '"x"',
+                        filters => '{"email_events":["open","Open"]}',
+                        properties => qq({"write_key":"$SHORT_KEY",)
+                                      . '"destination_region":"US"}'),
                     message => 'destination must be Segment, '
                                . 'filters.email_events[1] is not a valid '
                                . 'email event, properties.write_key must be '
@@ -129,7 +108,7 @@ my @BODIES;
 
     $b = post(label => qq("$BIG\xff"));
     push @BODIES, { name => '50 KB, bad byte near the end', body => $b,
-                    message => invalid_at(index($b, "\xff")) };
+                    message => invalid_json_at(index($b, "\xff")) };
 
     $b = post(label => qq("$BIG"), extra => [ label => '"x"' ]);
     push @BODIES, { name => '50 KB, duplicate at the end', body => $b,
@@ -139,11 +118,11 @@ my @BODIES;
     my $half = $MIX x 700;
     $b = post(label => qq("$half\\udc00$half"));
     push @BODIES, { name => '50 KB, lone surrogate in the middle', body => $b,
-                    message => invalid_at(length($b) - 1) };
+                    message => invalid_json_at(length($b) - 1) };
 
     $b = substr(post(label => qq("$BIG")), 0, -1);
     push @BODIES, { name => '50 KB, last byte missing', body => $b,
-                    message => invalid_at(length $b) };
+                    message => invalid_json_at(length $b) };
 
     push @BODIES, { name => 'top-level array', body => '[' . post() . ']',
                     message => 'request body must be a JSON object' };
@@ -268,19 +247,6 @@ $TRANSPORTS{'request buffering off, chunked by 7'} = sub {
 };
 
 
-# byte comparison that does not print 50 KB on failure
-sub same_bytes {
-    my ($got, $want, $name) = @_;
-    return ok(1, $name) if defined $got && $got eq $want;
-    my $i = 0;
-    $i++ while defined $got && $i < length $got && $i < length $want
-               && substr($got, $i, 1) eq substr($want, $i, 1);
-    ok(0, $name);
-    diag(sprintf "got %s bytes, want %d; first difference at %d",
-         defined $got ? length $got : 'undef', length $want, $i);
-    return 0;
-}
-
 my $cases = 0;
 
 sub verdict {
@@ -291,7 +257,7 @@ sub verdict {
 
     if (defined $c->{message}) {
         is($r->{status}, 400, "$name: 400");
-        same_bytes($r->{body}, error_body($c->{message}), "$name: error body")
+        is_bytes($r->{body}, body_error($c->{message}), "$name: error body")
             or diag('got: ' . substr($r->{body} // '', 0, 300));
         is($r->{headers}{'content-type'}[0], 'application/json',
            "$name: Content-Type");
@@ -303,7 +269,7 @@ sub verdict {
         or diag(substr($r->{body} // '', 0, 300));
     is($r->{body}, $MOCK_BODY, "$name: the upstream's answer");
     is(scalar @seen, 1, "$name: one request upstream") or return;
-    same_bytes($seen[0]{body}, $c->{body}, "$name: body byte for byte");
+    is_bytes($seen[0]{body}, $c->{body}, "$name: body byte for byte");
 }
 
 for my $tr (sort keys %TRANSPORTS) {
@@ -338,7 +304,7 @@ for my $c (grep { defined $_->{message} } @BODIES) {
                       pieces($c->{body}, 4) ], pause => 0.05);
     $cases++;
     is($r->{status}, 400, "$name: 400");
-    same_bytes($r->{body}, error_body($c->{message}), "$name: error body");
+    is_bytes($r->{body}, body_error($c->{message}), "$name: error body");
     is(sink_connections(0.2), 0, "$name: no connection upstream");
 }
 
@@ -377,7 +343,7 @@ for my $c (grep { defined $_->{message} } @BODIES) {
     }
 
     my ($up_body) = $got =~ /\r\n\r\n(.*)\z/s;
-    same_bytes($up_body, $body, "$name: upstream body byte for byte");
+    is_bytes($up_body, $body, "$name: upstream body byte for byte");
 
     my $r = SGTest::read_response($s);
     close $s;
@@ -409,7 +375,7 @@ sub ka_head {
         [ 'a 415 with a request as its body',
           ka_head(POST => $COLLECTION, 'localhost', type => 'text/plain',
                   length => length $smuggled) . $smuggled,
-          415, error_body('Content-Type must be application/json') ],
+          415, body_error('Content-Type must be application/json') ],
         [ 'a 404 with a request as its body',
           ka_head(POST => "$COLLECTION/", 'localhost', type => $json,
                   length => length $smuggled) . $smuggled,
@@ -417,15 +383,15 @@ sub ka_head {
         [ 'a 400 for bad JSON',
           ka_head(POST => $COLLECTION, 'localhost', type => $json,
                   length => length "{$smuggled") . "{$smuggled",
-          400, error_body(invalid_at(4)) ],
+          400, body_error(invalid_json_at(4)) ],
         [ 'a 400 for a chunked body',
           ka_head(POST => $COLLECTION, 'localhost', type => $json,
                   chunked => 1) . chunk("[$smuggled", 5),
-          400, error_body(invalid_at(4)) ],
+          400, body_error(invalid_json_at(4)) ],
         [ 'a 400 for a body in a file',
           ka_head(POST => $COLLECTION, 'file.test', type => $json,
                   length => length $BODIES[4]{body}) . $BODIES[4]{body},
-          400, error_body($BODIES[4]{message}) ],
+          400, body_error($BODIES[4]{message}) ],
     );
 
     for my $ka (@KA) {
@@ -446,7 +412,7 @@ sub ka_head {
         is(scalar @seen, 1, "$name: one request upstream") or next;
         is("$seen[0]{method} $seen[0]{target}", "POST $COLLECTION",
            "$name: the second request");
-        same_bytes($seen[0]{body}, $valid, "$name: its body");
+        is_bytes($seen[0]{body}, $valid, "$name: its body");
     }
 }
 

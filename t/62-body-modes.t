@@ -6,7 +6,8 @@ use strict;
 use warnings;
 
 use Test::More;
-use SGTest;
+use SGTest qw(json_object create_body json_escape body_error
+              invalid_json_at);
 
 my $t = SGTest->new;
 my $KEY = 'SG.body-modes-global.0123456789abcdef';
@@ -58,51 +59,15 @@ sub unknown_param {
 
 # --- helpers ---------------------------------------------------------------
 
-sub obj {
-    my @kv = @_;
-    my @members;
-    while (my ($k, $v) = splice @kv, 0, 2) {
-        push @members, qq("$k":$v) if defined $v;
-    }
-    return '{' . join(',', @members) . '}';
-}
-
-sub post {
-    my (%o) = @_;
-    my %m = (destination => '"Segment"',
-             filters => '{"email_events":["open"]}',
-             properties => qq({"write_key":"$WK","destination_region":"US"}),
-             %o);
-    return obj((map { ($_ => $m{$_}) }
-                qw(destination filters properties label)),
-               @{$o{extra} // []});
-}
-
-# the message as sg_json escapes it
-sub escape {
-    my ($s) = @_;
-    $s =~ s/(["\\])/\\$1/g;
-    $s =~ s/\n/\\n/g;
-    $s =~ s/\r/\\r/g;
-    $s =~ s/\t/\\t/g;
-    $s =~ s/([\x00-\x1f\x7f])/sprintf('\\u%04x', ord $1)/ge;
-    return $s;
-}
-
-sub error_body {
-    my ($message) = @_;
-    return '{"errors":[{"message":"' . escape($message)
-           . '","field":"request"}]}';
-}
-
-sub invalid_at { "request body is not valid JSON at byte $_[0]" }
+# a create body with the file's write_key (undef removes a member)
+sub post { create_body(write_key => $WK, @_) }
 
 # the longest message in a log line, in escaped bytes (sg_errlog.h)
 my $MESSAGE_MAX = 256;
 
 # the length of a message as a log line holds it: escaped, in UTF-8
 sub escaped_length {
-    my $e = escape($_[0]);
+    my $e = json_escape($_[0]);
     utf8::encode($e);
     return length $e;
 }
@@ -189,7 +154,7 @@ sub check {
 # a request refused with a body error, on a server that enforces
 sub refused {
     my ($c, $message) = @_;
-    check({ %$c, status => 400, response => error_body($message),
+    check({ %$c, status => 400, response => body_error($message),
             log => [ [ 400, $message ] ] });
 }
 
@@ -220,28 +185,28 @@ for my $ct (undef, '', 'text/plain', 'text/json', 'application/jsonp',
 {
     my $what = defined $ct ? "Content-Type '$ct'" : 'no Content-Type';
     check({ name => $what, content_type => $ct, body => $VALID,
-            status => 415, response => error_body($CT_MESSAGE),
+            status => 415, response => body_error($CT_MESSAGE),
             log => [ [ 415, $CT_MESSAGE ] ] });
 }
 
 check({ name => 'two Content-Type headers, both JSON', body => $VALID,
         headers => [ 'Content-Type' => $JSON ],
-        status => 415, response => error_body($CT_MESSAGE),
+        status => 415, response => body_error($CT_MESSAGE),
         log => [ [ 415, $CT_MESSAGE ] ] });
 
 check({ name => 'two Content-Type headers, JSON and text', body => $VALID,
         headers => [ 'Content-Type' => 'text/plain' ],
-        status => 415, response => error_body($CT_MESSAGE),
+        status => 415, response => body_error($CT_MESSAGE),
         log => [ [ 415, $CT_MESSAGE ] ] });
 
 check({ name => 'PATCH with text/plain', method => 'PATCH',
         content_type => 'text/plain', body => '{}',
-        status => 415, response => error_body($CT_MESSAGE),
+        status => 415, response => body_error($CT_MESSAGE),
         log => [ [ 415, $CT_MESSAGE ] ] });
 
 check({ name => 'PATCH without Content-Type', method => 'PATCH',
         content_type => undef, body => '{}',
-        status => 415, response => error_body($CT_MESSAGE),
+        status => 415, response => body_error($CT_MESSAGE),
         log => [ [ 415, $CT_MESSAGE ] ] });
 
 # not checked where there is no body
@@ -285,12 +250,12 @@ check({ name => 'method override beats bad body and Content-Type',
 
 check({ name => 'bad Content-Type beats bad body',
         content_type => 'text/plain', body => '{"x":',
-        status => 415, response => error_body($CT_MESSAGE),
+        status => 415, response => body_error($CT_MESSAGE),
         log => [ [ 415, $CT_MESSAGE ] ] });
 
 check({ name => 'bad Content-Type beats an empty body',
         content_type => 'text/plain', body => '',
-        status => 415, response => error_body($CT_MESSAGE),
+        status => 415, response => body_error($CT_MESSAGE),
         log => [ [ 415, $CT_MESSAGE ] ] });
 
 refused({ name => 'bad body beats a missing key', host => 'nokey.test',
@@ -300,11 +265,11 @@ refused({ name => 'empty body beats a missing key', host => 'nokey.test',
           body => '' }, 'request body is empty');
 
 refused({ name => 'bad JSON beats a missing key', host => 'nokey.test',
-          body => '{"a":1,}' }, invalid_at(8));
+          body => '{"a":1,}' }, invalid_json_at(8));
 
 check({ name => 'bad Content-Type beats a missing key', host => 'nokey.test',
         content_type => 'text/plain', body => $VALID,
-        status => 415, response => error_body($CT_MESSAGE),
+        status => 415, response => body_error($CT_MESSAGE),
         log => [ [ 415, $CT_MESSAGE ] ] });
 
 check({ name => 'valid body, then the missing key', host => 'nokey.test',
@@ -329,17 +294,17 @@ my @STRICT = (
                          . '"destination_region":"US"}'),
       'properties.region is not allowed' ],
     [ 'unknown members everywhere, in document order',
-      obj(zeta => '1', destination => '"Segment"',
-          filters => '{"b":[],"email_events":["open"],"a":{}}',
-          properties => qq({"write_key":"$WK","k":null,)
-                        . '"destination_region":"EU"}',
-          alpha => '"x"', label => '"l"', mid => 'true'),
+      json_object(zeta => '1', destination => '"Segment"',
+                  filters => '{"b":[],"email_events":["open"],"a":{}}',
+                  properties => qq({"write_key":"$WK","k":null,)
+                                . '"destination_region":"EU"}',
+                  alpha => '"x"', label => '"l"', mid => 'true'),
       'zeta is not allowed, filters.b is not allowed, '
       . 'filters.a is not allowed, properties.k is not allowed, '
       . 'alpha is not allowed, mid is not allowed' ],
     [ 'unknown members after the schema failures',
-      obj(x => '1', destination => '"y"', filters => '{"z":2}',
-          properties => '{"destination_region":"eu","w":3}'),
+      json_object(x => '1', destination => '"y"', filters => '{"z":2}',
+                  properties => '{"destination_region":"eu","w":3}'),
       'destination must be Segment, filters.email_events is required, '
       . 'properties.write_key is required, '
       . 'properties.destination_region must be EU or US, x is not allowed, '
@@ -424,14 +389,14 @@ my @RELAXED = (
     [ 'every required member missing', { body => '{}' },
       [ 400, 'destination is required, filters is required, '
              . 'properties is required' ] ],
-    [ 'bad JSON', { body => '{"a":1,}' }, [ 400, invalid_at(8) ] ],
+    [ 'bad JSON', { body => '{"a":1,}' }, [ 400, invalid_json_at(8) ] ],
     [ 'bad UTF-8', { body => qq({"label":"a\xffb"}) },
-      [ 400, invalid_at(11) ] ],
+      [ 400, invalid_json_at(11) ] ],
     [ 'a lone surrogate', { body => '{"label":"\ud800"}' },
-      [ 400, invalid_at(17) ] ],
+      [ 400, invalid_json_at(17) ] ],
     [ '10000 levels of nesting',
       { body => '{"x":' . ('[' x 10000) . (']' x 10000) . '}' },
-      [ 400, invalid_at(5 + 2048) ] ],
+      [ 400, invalid_json_at(5 + 2048) ] ],
     [ 'a duplicate', { body => $DUP },
       [ 400, 'request body has duplicate member "label" at byte '
              . (rindex($DUP, '"label"') + 7) ] ],
@@ -451,14 +416,14 @@ my @RELAXED = (
       [ 415, $CT_MESSAGE ] ],
     [ 'text/plain and a bad body',
       { body => '{"x":', content_type => 'text/plain' },
-      [ 415, $CT_MESSAGE ], [ 400, invalid_at(5) ] ],
+      [ 415, $CT_MESSAGE ], [ 400, invalid_json_at(5) ] ],
     [ 'no Content-Type and an empty body', { body => '', content_type => undef },
       [ 415, $CT_MESSAGE ], [ 400, 'request body is empty' ] ],
     [ 'PATCH with a bad type', { method => 'PATCH', body => '{"label":1}' },
       [ 400, 'label must be a string' ] ],
     [ 'PATCH of text', { method => 'PATCH', body => 'label=x',
                           content_type => 'text/plain' },
-      [ 415, $CT_MESSAGE ], [ 400, invalid_at(5) ] ],
+      [ 415, $CT_MESSAGE ], [ 400, invalid_json_at(5) ] ],
 );
 
 for my $rl (@RELAXED) {
@@ -497,10 +462,10 @@ check({ name => 'report_only and strict: unknown members',
 
     check({ name => 'report_only and strict: that name before the write_key',
             host => 'reportstrict.test',
-            body => obj($WK => 'true', destination => '"Segment"',
-                        filters => '{"email_events":[]}',
-                        properties => qq({"write_key":"$WK",)
-                                      . '"destination_region":"EU"}'),
+            body => json_object($WK => 'true', destination => '"Segment"',
+                                filters => '{"email_events":[]}',
+                                properties => qq({"write_key":"$WK",)
+                                              . '"destination_region":"EU"}'),
             status => 200, forwarded => 1,
             log => [ [ 400, '[REDACTED] is not allowed', 1 ] ] });
 

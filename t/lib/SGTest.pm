@@ -63,6 +63,16 @@ package SGTest;
 #                                      $sendgrid_error agree with
 #                                      SGTest::normalized_error(...)
 #
+# Bodies (use SGTest qw(...) to import them):
+#   json_object(name => 'raw JSON', ...)   an object, undef values left out
+#   create_body(write_key => 'wk', label => '"x"', extra => [...])
+#                                      a valid create body, members replaced
+#   json_escape($s), body_error($message), invalid_json_at($offset)
+#                                      the gateway's escaping and its answer
+#                                      to a body that breaks the rules
+#   is_bytes($got, $want, $name)       a byte comparison that shows where
+#                                      long strings part
+#
 # Environment: TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE
 # (the .so to load_module; default build/ngx_http_sendgrid_integrations_module.so
 # when the binary is Debian's), TEST_NGINX_LEAVE=1 keeps the prefix.
@@ -71,6 +81,7 @@ use strict;
 use warnings;
 
 use Cwd qw(abs_path);
+use Exporter qw(import);
 use File::Basename qw(dirname);
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
@@ -82,6 +93,10 @@ use Test::More ();
 use Time::HiRes qw(sleep time);
 
 our $TOP = abs_path(dirname(__FILE__) . '/../..');
+
+# the helpers a test file may import: use SGTest qw(json_object ...);
+our @EXPORT_OK = qw(json_object create_body json_escape body_error
+                    invalid_json_at is_bytes);
 
 my $json = JSON::PP->new->canonical->utf8;
 
@@ -743,6 +758,74 @@ sub request {
     }
 
     return $self->raw($req, head => $method eq 'HEAD');
+}
+
+# -- request bodies and the gateway's answers to them ---------------------
+
+# A JSON object from name => raw JSON text pairs, in order; a pair whose
+# value is undef is left out.
+sub json_object {
+    my @kv = @_;
+    my @members;
+    while (my ($k, $v) = splice @kv, 0, 2) {
+        push @members, qq("$k":$v) if defined $v;
+    }
+    return '{' . join(',', @members) . '}';
+}
+
+# A valid create (POST) body: destination, filters, properties, then label
+# (none unless given), each given as raw JSON replacing the default (undef
+# leaves it out), then extra => [name => raw JSON, ...].  write_key: the
+# one in the default properties.
+sub create_body {
+    my (%o) = @_;
+    my %m = (destination => '"Segment"',
+             filters => '{"email_events":["open"]}', %o);
+    if (!exists $o{properties}) {
+        my $wk = $o{write_key} // die "create_body: no write_key";
+        $m{properties} = qq({"write_key":"$wk","destination_region":"US"});
+    }
+    return json_object((map { ($_ => $m{$_}) }
+                        qw(destination filters properties label)),
+                       @{$o{extra} // []});
+}
+
+# A string as the gateway writes it inside a JSON string.
+sub json_escape {
+    my ($s) = @_;
+    $s =~ s/(["\\])/\\$1/g;
+    $s =~ s/\n/\\n/g;
+    $s =~ s/\r/\\r/g;
+    $s =~ s/\t/\\t/g;
+    $s =~ s/([\x00-\x1f\x7f])/sprintf '\\u%04x', ord $1/ge;
+    return $s;
+}
+
+# The gateway's answer to a body that breaks the rules (SPEC 5).
+sub body_error {
+    my ($message) = @_;
+    return '{"errors":[{"message":"' . json_escape($message)
+           . '","field":"request"}]}';
+}
+
+# The message for a body that is not JSON, n bytes in.
+sub invalid_json_at {
+    my ($n) = @_;
+    return "request body is not valid JSON at byte $n";
+}
+
+# A test that got is want, byte for byte, which on failure shows where
+# they part instead of printing both.
+sub is_bytes {
+    my ($got, $want, $name) = @_;
+    return Test::More::ok(1, $name) if defined $got && $got eq $want;
+    my $i = 0;
+    $i++ while defined $got && $i < length $got && $i < length $want
+               && substr($got, $i, 1) eq substr($want, $i, 1);
+    Test::More::ok(0, $name);
+    Test::More::diag(sprintf "got %s bytes, want %d; first difference at %d",
+                     defined $got ? length $got : 'undef', length $want, $i);
+    return 0;
 }
 
 sub json_body {
