@@ -220,12 +220,22 @@ struct sg_body_s {
     unsigned char       region;
     unsigned char       label;
     size_t              events_n;       /* elements of email_events */
-    size_t              event;          /* index of the current one */
 
     sg_body_buf_t       wkey;           /* properties.write_key, decoded */
-    sg_body_buf_t       bad_events;     /* failures of email_events */
-    sg_body_buf_t       unknown;        /* failures of strict mode */
+
+    /* failures of email_events elements: the first ones by index */
+    size_t              bad_events_n;
+    size_t              bad_events[SG_BODY_LISTED_MAX];
+
+    /* failures of strict mode: the first ones' texts, one after another */
+    size_t              unknown_n;
+    size_t              unknown_end[SG_BODY_LISTED_MAX];
+    sg_body_buf_t       unknown;
+
+    /* the message, its failures listed and not */
     sg_body_buf_t       msg;
+    size_t              listed;
+    size_t              unlisted;
 
     sg_body_level_t     levels_fixed[32];
     sg_body_key_t       keys_fixed[32];
@@ -277,8 +287,12 @@ static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
 static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
     const unsigned char *s, size_t len);
 static int sg_body_is_event(const unsigned char *s, size_t len);
-static int sg_body_bad_event(sg_body_t *v);
+static void sg_body_event(sg_body_t *v, int valid);
 static int sg_body_verdict(sg_body_t *v);
+static int sg_body_tell_events(sg_body_t *v);
+static int sg_body_tell_unknown(sg_body_t *v);
+static int sg_body_tell_unlisted(sg_body_t *v);
+static int sg_body_part(sg_body_t *v, const char *text, size_t len);
 static int sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead);
 static const unsigned char *sg_body_plain_run(const unsigned char *p,
     const unsigned char *end);
@@ -485,7 +499,6 @@ sg_body_destroy(sg_body_t *v)
 
     sg_body_buf_free(&v->arena);
     sg_body_buf_free(&v->wkey);
-    sg_body_buf_free(&v->bad_events);
     sg_body_buf_free(&v->unknown);
     sg_body_buf_free(&v->msg);
 
@@ -1267,13 +1280,20 @@ sg_body_string(sg_body_t *v, const unsigned char *s, size_t len, size_t pos)
             return sg_body_fail(v, pos);
         }
 
-        if (v->member != sg_role_other
-            && sg_body_fact(v, v->member, sg_type_string, s, len) != 0)
-        {
-            return sg_body_nomem(v);
+        v->expect = ex_next;
+
+        if (v->member == sg_role_other) {
+            return SG_BODY_OK;
         }
 
-        v->expect = ex_next;
+        if (v->member == sg_role_event) {
+            sg_body_event(v, sg_body_is_event(s, len));
+            return SG_BODY_OK;
+        }
+
+        if (sg_body_fact(v, v->member, sg_type_string, s, len) != 0) {
+            return sg_body_nomem(v);
+        }
 
         return SG_BODY_OK;
 
@@ -1733,6 +1753,11 @@ sg_body_unknown(sg_body_t *v, unsigned ctx, const unsigned char *name,
                  + sizeof(" is not allowed")];
     size_t  n;
 
+    if (v->unknown_n++ >= SG_BODY_LISTED_MAX) {
+        /* counted only */
+        return 0;
+    }
+
     n = 0;
 
     if (ctx == sg_role_filters) {
@@ -1749,7 +1774,13 @@ sg_body_unknown(sg_body_t *v, unsigned ctx, const unsigned char *name,
     memcpy(text + n, " is not allowed", sizeof(" is not allowed") - 1);
     n += sizeof(" is not allowed") - 1;
 
-    return sg_body_say(&v->unknown, text, n);
+    if (sg_body_add(&v->unknown, text, n) != 0) {
+        return -1;
+    }
+
+    v->unknown_end[v->unknown_n - 1] = v->unknown.len;
+
+    return 0;
 }
 
 
@@ -1971,13 +2002,8 @@ sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
         break;
 
     case sg_role_event:
-        v->event = v->events_n++;
-
-        if (type == sg_type_string && sg_body_is_event(s, len)) {
-            return 0;
-        }
-
-        return sg_body_bad_event(v);
+        sg_body_event(v, type == sg_type_string && sg_body_is_event(s, len));
+        break;
 
     case sg_role_properties:
         v->properties = (type == sg_type_object) ? sg_good : sg_wrong;
@@ -2064,18 +2090,20 @@ sg_body_is_event(const unsigned char *s, size_t len)
 }
 
 
-/* The current element of filters.email_events is not an email event. */
-static int
-sg_body_bad_event(sg_body_t *v)
+/*
+ * An element of filters.email_events ends: notes its index when it is
+ * not an email event and is among the first that are not.
+ */
+static void
+sg_body_event(sg_body_t *v, int valid)
 {
-    int   n;
-    char  text[sizeof("filters.email_events[] is not a valid email event")
-               + 20];
+    size_t  i;
 
-    n = snprintf(text, sizeof(text), "filters.email_events[%zu] is not "
-                 "a valid email event", v->event);
+    i = v->events_n++;
 
-    return sg_body_say(&v->bad_events, text, n);
+    if (!valid && v->bad_events_n++ < SG_BODY_LISTED_MAX) {
+        v->bad_events[v->bad_events_n - 1] = i;
+    }
 }
 
 
@@ -2086,12 +2114,14 @@ sg_body_verdict(sg_body_t *v)
     sg_body_buf_t  *m;
 
 #define sg_body_tell(text)                                                    \
-    if (sg_body_say(m, text, sizeof(text) - 1) != 0) {                        \
+    if (sg_body_part(v, text, sizeof(text) - 1) != 0) {                       \
         return sg_body_nomem(v);                                              \
     }
 
     m = &v->msg;
     m->len = 0;
+    v->listed = 0;
+    v->unlisted = 0;
 
     if (v->top_array) {
         sg_body_tell("request body must be a JSON object");
@@ -2123,10 +2153,7 @@ sg_body_verdict(sg_body_t *v)
     } else if (v->email_events == sg_wrong) {
         sg_body_tell("filters.email_events must be an array");
 
-    } else if (v->bad_events.len
-               && sg_body_say(m, (char *) v->bad_events.data,
-                              v->bad_events.len) != 0)
-    {
+    } else if (sg_body_tell_events(v) != 0) {
         return sg_body_nomem(v);
     }
 
@@ -2166,9 +2193,7 @@ sg_body_verdict(sg_body_t *v)
         sg_body_tell("label must be a string");
     }
 
-    if (v->unknown.len
-        && sg_body_say(m, (char *) v->unknown.data, v->unknown.len) != 0)
-    {
+    if (sg_body_tell_unknown(v) != 0 || sg_body_tell_unlisted(v) != 0) {
         return sg_body_nomem(v);
     }
 
@@ -2191,6 +2216,88 @@ done:
     return SG_BODY_INVALID;
 
 #undef sg_body_tell
+}
+
+
+/* The failing elements of filters.email_events, in order. */
+static int
+sg_body_tell_events(sg_body_t *v)
+{
+    int     n;
+    char    text[sizeof("filters.email_events[] is not a valid email event")
+                 + 20];
+    size_t  i;
+
+    for (i = 0; i < v->bad_events_n && i < SG_BODY_LISTED_MAX; i++) {
+        n = snprintf(text, sizeof(text), "filters.email_events[%zu] is not "
+                     "a valid email event", v->bad_events[i]);
+
+        if (sg_body_part(v, text, n) != 0) {
+            return -1;
+        }
+    }
+
+    v->unlisted += v->bad_events_n - i;
+
+    return 0;
+}
+
+
+/* Strict mode: the unknown members, in document order. */
+static int
+sg_body_tell_unknown(sg_body_t *v)
+{
+    size_t  i, start;
+
+    start = 0;
+
+    for (i = 0; i < v->unknown_n && i < SG_BODY_LISTED_MAX; i++) {
+        if (sg_body_part(v, (char *) v->unknown.data + start,
+                         v->unknown_end[i] - start)
+            != 0)
+        {
+            return -1;
+        }
+
+        start = v->unknown_end[i];
+    }
+
+    v->unlisted += v->unknown_n - i;
+
+    return 0;
+}
+
+
+/* "and N more failures", when some were not listed */
+static int
+sg_body_tell_unlisted(sg_body_t *v)
+{
+    int   n;
+    char  text[sizeof("and  more failures") + 20];
+
+    if (v->unlisted == 0) {
+        return 0;
+    }
+
+    n = snprintf(text, sizeof(text), "and %zu more failure%s", v->unlisted,
+                 (v->unlisted == 1) ? "" : "s");
+
+    return sg_body_say(&v->msg, text, n);
+}
+
+
+/* One failure: listed while fewer than SG_BODY_LISTED_MAX are, else counted. */
+static int
+sg_body_part(sg_body_t *v, const char *text, size_t len)
+{
+    if (v->listed == SG_BODY_LISTED_MAX) {
+        v->unlisted++;
+        return 0;
+    }
+
+    v->listed++;
+
+    return sg_body_say(&v->msg, text, len);
 }
 
 

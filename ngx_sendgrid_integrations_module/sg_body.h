@@ -32,6 +32,13 @@ typedef enum {
  */
 #define SG_BODY_NAME_MAX  64
 
+/*
+ * A message lists at most this many schema failures; the ones after them
+ * are counted in a last part, "and N more failures" ("and 1 more
+ * failure").
+ */
+#define SG_BODY_LISTED_MAX  20
+
 #define SG_BODY_OK       0     /* valid */
 #define SG_BODY_INVALID  1     /* invalid: see the message */
 #define SG_BODY_NOMEM   -1
@@ -76,7 +83,9 @@ int sg_body_finish(sg_body_t *v);
  * without counting them, and accepts them).  Schema failures
  * come in the order of SPEC section 5, each naming its member by path
  * ("filters.email_events[2]"); with SG_BODY_STRICT the members that the
- * schema does not know follow, in document order.
+ * schema does not know follow, in document order.  The first
+ * SG_BODY_LISTED_MAX of them are listed, then "and N more failures"
+ * counts the rest, whatever their kind.
  */
 const char *sg_body_message(const sg_body_t *v, size_t *len);
 

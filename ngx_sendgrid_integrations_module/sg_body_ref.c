@@ -19,12 +19,18 @@ typedef struct {
     char    *data;
     size_t   len;
     size_t   size;
+    size_t   listed;        /* failures in the text */
+    size_t   unlisted;      /* failures past SG_BODY_LISTED_MAX */
     int      nomem;
 } sg_ref_text_t;
 
 
 static void sg_ref_say(sg_ref_text_t *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void sg_ref_append(sg_ref_text_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sg_ref_add(sg_ref_text_t *t, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static size_t sg_ref_cut(const char *name, size_t len, char *cut);
 static int sg_ref_is(json_t *value, const char *text);
 static size_t sg_ref_chars(const char *s, size_t len);
@@ -115,6 +121,11 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
     }
 
     json_decref(root);
+
+    if (t.unlisted) {
+        sg_ref_append(&t, "and %zu more failure%s", t.unlisted,
+                      (t.unlisted == 1) ? "" : "s");
+    }
 
     if (t.nomem) {
         free(t.data);
@@ -387,25 +398,58 @@ sg_ref_duplicate(const unsigned char *data, size_t len, size_t position)
 }
 
 
-/* Appends one failure, ", "-separated from the ones before it. */
+/*
+ * Appends one failure, ", "-separated from the ones before it; past
+ * SG_BODY_LISTED_MAX of them, only counts it.
+ */
 static void
 sg_ref_say(sg_ref_text_t *t, const char *fmt, ...)
+{
+    va_list  ap;
+
+    if (t->listed == SG_BODY_LISTED_MAX) {
+        t->unlisted++;
+        return;
+    }
+
+    t->listed++;
+
+    va_start(ap, fmt);
+    sg_ref_add(t, fmt, ap);
+    va_end(ap);
+}
+
+
+/* Appends a last part that is not a failure itself. */
+static void
+sg_ref_append(sg_ref_text_t *t, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    sg_ref_add(t, fmt, ap);
+    va_end(ap);
+}
+
+
+static void
+sg_ref_add(sg_ref_text_t *t, const char *fmt, va_list ap)
 {
     int       n;
     char     *p;
     size_t    size;
-    va_list   ap;
+    va_list   again;
 
     if (t->nomem) {
         return;
     }
 
-    va_start(ap, fmt);
+    va_copy(again, ap);
     n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
 
     if (n < 0) {
         t->nomem = 1;
+        va_end(again);
         return;
     }
 
@@ -415,6 +459,7 @@ sg_ref_say(sg_ref_text_t *t, const char *fmt, ...)
         p = realloc(t->data, size * 2);
         if (p == NULL) {
             t->nomem = 1;
+            va_end(again);
             return;
         }
 
@@ -427,9 +472,8 @@ sg_ref_say(sg_ref_text_t *t, const char *fmt, ...)
         t->len += 2;
     }
 
-    va_start(ap, fmt);
-    vsnprintf(t->data + t->len, n + 1, fmt, ap);
-    va_end(ap);
+    vsnprintf(t->data + t->len, n + 1, fmt, again);
+    va_end(again);
 
     t->len += n;
 }

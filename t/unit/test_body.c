@@ -699,6 +699,169 @@ test_strict(void)
 }
 
 
+/* appends one failure to a message, after ", " unless it is the first */
+static void
+part(char *msg, const char *text)
+{
+    if (msg[0] != '\0') {
+        strcat(msg, ", ");
+    }
+
+    strcat(msg, text);
+}
+
+
+/* the failures of email_events elements first to last - 1 */
+static void
+bad_events(char *msg, size_t first, size_t last)
+{
+    char    text[80];
+    size_t  i;
+
+    for (i = first; i < last; i++) {
+        snprintf(text, sizeof(text),
+                 "filters.email_events[%zu] is not a valid email event", i);
+        part(msg, text);
+    }
+}
+
+
+/*
+ * A body: before, then n items separated by commas, then after;
+ * malloc()ed.  An item is printed from the format, which may use its
+ * index (%zu).
+ */
+static char *
+items(const char *before, const char *format, size_t n, const char *after)
+{
+    char    *body, *p;
+    size_t   i;
+
+    body = malloc(strlen(before) + n * (strlen(format) + 24) + strlen(after)
+                  + 1);
+    p = body + sprintf(body, "%s", before);
+
+    for (i = 0; i < n; i++) {
+        p += sprintf(p, i ? "," : "");
+        p += sprintf(p, format, i);
+    }
+
+    strcpy(p, after);
+
+    return body;
+}
+
+
+static void
+test_listed(void)
+{
+    char    *body, *got, want[4096];
+    size_t   len;
+
+    ok(SG_BODY_LISTED_MAX == 20, "at most 20 failures listed");
+
+    body = items("{\"filters\":{\"email_events\":[", "1", 20, "]}}");
+    want[0] = '\0';
+    bad_events(want, 0, 20);
+    check("20 failures: all listed", PATCH, 0, body, want);
+    free(body);
+
+    body = items("{\"filters\":{\"email_events\":[", "1", 21, "]}}");
+    want[0] = '\0';
+    bad_events(want, 0, 20);
+    part(want, "and 1 more failure");
+    check("21 failures: one counted", PATCH, 0, body, want);
+    free(body);
+
+    body = items("{\"filters\":{\"email_events\":[", "1", 22, "]}}");
+    want[0] = '\0';
+    bad_events(want, 0, 20);
+    part(want, "and 2 more failures");
+    check("22 failures: two counted", PATCH, 0, body, want);
+    free(body);
+
+    /* about 1 MB: the message stays short */
+    body = items("{\"filters\":{\"email_events\":[", "1", 500000,
+                 "]}}");
+    want[0] = '\0';
+    bad_events(want, 0, 20);
+    part(want, "and 499980 more failures");
+    check("500000 failures", PATCH, 0, body, want);
+    got = stream(PATCH, 0, body, strlen(body), strlen(body), 0);
+    len = got ? strlen(got) : 0;
+    ok(len > 0 && len < 1200, "500000 failures: a message of %zu bytes",
+       len);
+    free(got);
+    free(body);
+
+    body = items("{\"filters\":{\"email_events\":[", "1", 19,
+                 "]},\"z\":1}");
+    want[0] = '\0';
+    bad_events(want, 0, 19);
+    part(want, "z is not allowed");
+    check("strict: 19 events and an unknown member: all listed", PATCH,
+          STRICT, body, want);
+    free(body);
+
+    body = items("{\"filters\":{\"email_events\":[", "1", 19,
+                 "]},\"y\":1,\"z\":1}");
+    want[0] = '\0';
+    bad_events(want, 0, 19);
+    part(want, "y is not allowed");
+    part(want, "and 1 more failure");
+    check("strict: 19 events and two unknown members", PATCH, STRICT, body,
+          want);
+    free(body);
+
+    body = items("{", "\"m%zu\":1", 25, "}");
+    want[0] = '\0';
+    part(want, "m0 is not allowed, m1 is not allowed, m2 is not allowed, "
+         "m3 is not allowed, m4 is not allowed, m5 is not allowed, "
+         "m6 is not allowed, m7 is not allowed, m8 is not allowed, "
+         "m9 is not allowed, m10 is not allowed, m11 is not allowed, "
+         "m12 is not allowed, m13 is not allowed, m14 is not allowed, "
+         "m15 is not allowed, m16 is not allowed, m17 is not allowed, "
+         "m18 is not allowed, m19 is not allowed, and 5 more failures");
+    check("strict: 25 unknown members", PATCH, STRICT, body, want);
+    free(body);
+
+    body = items("{\"filters\":{", "\"m%zu\":1", 100000, "}}");
+    want[0] = '\0';
+    part(want, "filters.m0 is not allowed, filters.m1 is not allowed, "
+         "filters.m2 is not allowed, filters.m3 is not allowed, "
+         "filters.m4 is not allowed, filters.m5 is not allowed, "
+         "filters.m6 is not allowed, filters.m7 is not allowed, "
+         "filters.m8 is not allowed, filters.m9 is not allowed, "
+         "filters.m10 is not allowed, filters.m11 is not allowed, "
+         "filters.m12 is not allowed, filters.m13 is not allowed, "
+         "filters.m14 is not allowed, filters.m15 is not allowed, "
+         "filters.m16 is not allowed, filters.m17 is not allowed, "
+         "filters.m18 is not allowed, filters.m19 is not allowed, "
+         "and 99980 more failures");
+    check("strict: 100000 unknown members", PATCH, STRICT, body, want);
+    free(body);
+
+    /* every kind counts towards the same limit, in the usual order */
+    body = items("{\"destination\":1,\"a\":1,\"filters\":{"
+                 "\"email_events\":[", "1", 18,
+                 "],\"b\":2},\"properties\":{\"write_key\":1,\"c\":3},"
+                 "\"label\":1,\"d\":4}");
+    strcpy(want, "destination must be Segment");
+    bad_events(want, 0, 18);
+    part(want, "properties.write_key must be a string");
+    part(want, "and 6 more failures");
+    check("strict: failures of every kind past the limit", POST, STRICT,
+          body, want);
+
+    strcpy(want, "destination must be Segment");
+    bad_events(want, 0, 18);
+    part(want, "properties.write_key must be a string");
+    part(want, "and 2 more failures");
+    check("the same, not strict", POST, 0, body, want);
+    free(body);
+}
+
+
 static void
 test_duplicates(void)
 {
@@ -1232,6 +1395,7 @@ main(void)
     test_events();
     test_write_key();
     test_strict();
+    test_listed();
     test_duplicates();
     test_syntax();
     test_numbers();
