@@ -396,10 +396,7 @@ for my $case (@refused) {
 
     my $r = $t->raw($raw, head => $head);
 
-    is($r->{status}, $status, "$what: status $status");
-    is_deeply($r->{headers}{'content-type'}, ['application/json'],
-              "$what: one Content-Type, application/json");
-    is($r->{body}, $body, "$what: exact body");
+    $t->is_refused($r, $status, $body, $what);
 
     if (length $body) {
         is_deeply(SGTest::json_body($r), JSON::PP->new->decode($body),
@@ -418,10 +415,6 @@ for my $case (@refused) {
        && $new[0]{obj}{status} == $status,
        "$what: one normalized gateway line logged")
         or diag explain \@new;
-
-    is_deeply([ map { "$_->{method} $_->{target}" }
-                $t->upstream('global'), $t->upstream('eu') ], [],
-              "$what: nothing upstream");
 
     $n_refused++;
 }
@@ -478,9 +471,7 @@ for my $case (@nginx_own) {
     is($r->{status}, $status, "nginx itself: $what: status $status");
     like($r->{headers}{'content-type'}[0] // '', qr{^text/html},
          "nginx itself: $what: nginx's own page");
-    is_deeply([ map { "$_->{method} $_->{target}" }
-                $t->upstream('global'), $t->upstream('eu') ], [],
-              "nginx itself: $what: nothing upstream");
+    $t->nothing_upstream("nginx itself: $what");
 }
 
 
@@ -513,16 +504,14 @@ for my $case (@forwarded) {
     is($r->{headers}{'x-operation'}[0], "op=[$op]",
        "$what: \$sendgrid_operation");
 
-    my @seen = $t->upstream('global');
-    is(scalar @seen, 1, "$what: one request upstream") or next;
-    is($seen[0]{method}, $method, "$what: method upstream");
-    is($seen[0]{target}, $target, "$what: exact target upstream");
-    is($seen[0]{body}, '', "$what: no body upstream");
-    is_deeply([ SGTest::header_values($seen[0], 'Host') ],
+    my $u = $t->forwarded_once('global', $what);
+    is($u->{method}, $method, "$what: method upstream");
+    is($u->{target}, $target, "$what: exact target upstream");
+    is($u->{body}, '', "$what: no body upstream");
+    is_deeply([ SGTest::header_values($u, 'Host') ],
               ['sendgrid_global'], "$what: Host is the upstream's");
-    is_deeply([ SGTest::header_values($seen[0], 'Authorization') ],
+    is_deeply([ SGTest::header_values($u, 'Authorization') ],
               ["Bearer $key"], "$what: the gateway's key");
-    is(scalar $t->upstream('eu'), 0, "$what: nothing to the EU upstream");
 }
 
 
@@ -534,8 +523,7 @@ for my $target ("$C/..%2f", "$C/../../../x", "$C/%2e%2e", '/v3/marketing') {
 
     is($r->{status}, 404, "edge $target: 404");
     is($r->{headers}{'x-location'}, undef, "edge $target: outside the location");
-    is_deeply([ $t->upstream('global'), $t->upstream('eu') ], [],
-              "edge $target: nothing upstream");
+    $t->nothing_upstream("edge $target");
 }
 
 for my $target ("$C/../integrations", "$C/", "$C/abc;x") {
@@ -543,8 +531,7 @@ for my $target ("$C/../integrations", "$C/", "$C/abc;x") {
 
     is($r->{status}, 404, "edge $target: 404");
     is($r->{body}, $NOT_FOUND, "edge $target: the gateway's 404");
-    is_deeply([ $t->upstream('global'), $t->upstream('eu') ], [],
-              "edge $target: nothing upstream");
+    $t->nothing_upstream("edge $target");
 }
 
 

@@ -56,22 +56,6 @@ sub send_raw {
     return $t->raw($req);
 }
 
-# The one request the global upstream received (and none the EU one).
-sub one_upstream {
-    my ($what) = @_;
-    my @seen = $t->upstream('global');
-    is(scalar @seen, 1, "$what: one request upstream");
-    is(scalar $t->upstream('eu'), 0, "$what: nothing to the EU upstream");
-    return $seen[0] // { headers => [], target => '', body => '' };
-}
-
-sub nothing_upstream {
-    my ($what) = @_;
-    is_deeply([ map { "$_->{method} $_->{target}" }
-                $t->upstream('global'), $t->upstream('eu') ], [],
-              "$what: nothing upstream");
-}
-
 # Headers the proxy module sends first, whatever the client sent.
 sub proxy_first {
     my ($body) = @_;
@@ -95,7 +79,7 @@ for my $name ('Authorization', 'authorization', 'AUTHORIZATION',
         my $r = send_raw(GET => "$C/abc", \@h);
         is($r->{status}, 200, "$what: forwarded");
 
-        my $u = one_upstream($what);
+        my $u = $t->forwarded_once('global', $what);
         # nginx trims the trailing spaces of a header value
         is_deeply($u->{headers},
                   [ proxy_first(), ['X-Before', 'one'],
@@ -117,7 +101,7 @@ for my $pair (['Authorization', 'Authorization'],
     is($r->{status}, 400, "$what: nginx answers 400 itself");
     like($r->{headers}{'content-type'}[0], qr{^text/html},
          "$what: with its own page");
-    nothing_upstream($what);
+    $t->nothing_upstream($what);
 }
 
 # Look-alike header names that nginx drops as invalid (a space before the
@@ -129,12 +113,12 @@ for my $pair (['Authorization', 'Authorization'],
                                   ['Author_ization', "Bearer $other"],
                                   ['X-Authorization', 'x-auth'] ]);
     is($r->{status}, 400, 'a space before the colon: nginx answers 400');
-    nothing_upstream('a space before the colon');
+    $t->nothing_upstream('a space before the colon');
 
     $r = send_raw(GET => $C, [ ['Author_ization', "Bearer $other"],
                                ['X-Authorization', 'x-auth'] ]);
     is($r->{status}, 200, 'Author_ization and X-Authorization: forwarded');
-    my $u = one_upstream('look-alike names');
+    my $u = $t->forwarded_once('global', 'look-alike names');
     is_deeply($u->{headers},
               [ proxy_first(), ['X-Authorization', 'x-auth'],
                 ['Authorization', "Bearer $key"] ],
@@ -173,7 +157,7 @@ for my $case (@control) {
     my $r = send_raw(GET => $C, \@h);
     is($r->{status}, 200, "$what: forwarded");
 
-    my $u = one_upstream($what);
+    my $u = $t->forwarded_once('global', $what);
     my @want = (proxy_first(), ['X-First', '1'], ['X-Last', '2'],
                 ['Authorization', "Bearer $key"]);
     push @want, ['on-behalf-of', $subuser] if defined $subuser;
@@ -186,10 +170,9 @@ for my $case (@control) {
 # a subuser that is no valid header value is refused, not forwarded
 {
     my $r = send_raw(GET => $C, [ ['on-behalf-of', "caf\xc3\xa9"] ]);
-    is($r->{status}, 400, 'a non-ASCII subuser: 400');
-    is($r->{body}, '{"errors":[{"message":"the subuser is not a valid header '
-                   . 'value","field":null}]}', 'a non-ASCII subuser: body');
-    nothing_upstream('a non-ASCII subuser');
+    $t->is_refused($r, 400, '{"errors":[{"message":"the subuser is not a '
+                            . 'valid header value","field":null}]}',
+                   'a non-ASCII subuser');
 }
 
 # with a subuser key the upstream sees that key and no on-behalf-of at all
@@ -203,7 +186,7 @@ for my $case ([ 'the subuser', [ ['on-behalf-of', 'acme'] ] ],
                                   ['authorization', "Bearer $client_key"] ]);
     is($r->{status}, 200, "subuser key, $what: forwarded");
 
-    my $u = one_upstream("subuser key, $what");
+    my $u = $t->forwarded_once('global', "subuser key, $what");
     is_deeply($u->{headers},
               [ proxy_first(), ['X-A', 'a'], ['Authorization', "Bearer $subkey"] ],
               "subuser key, $what: the subuser's key, no on-behalf-of");
@@ -214,7 +197,7 @@ for my $case ([ 'the subuser', [ ['on-behalf-of', 'acme'] ] ],
     my $r = send_raw(GET => $C, [ ['Host', 'subkey'],
                                   ['on-behalf-of', 'other'] ]);
     is($r->{status}, 200, 'unlisted subuser: forwarded');
-    my $u = one_upstream('unlisted subuser');
+    my $u = $t->forwarded_once('global', 'unlisted subuser');
     is_deeply($u->{headers},
               [ proxy_first(), ['Authorization', "Bearer $key"],
                 ['on-behalf-of', 'other'] ],
@@ -238,7 +221,7 @@ for my $case ([ POST => $C, $post, 'create' ],
     my $r = send_raw($method, $target, \@h, $body);
     ok($r->{status} == 200 || $r->{status} == 201, "$op: forwarded");
 
-    my $u = one_upstream($op);
+    my $u = $t->forwarded_once('global', $op);
     is($u->{body}, $body, "$op: body byte for byte");
     is_deeply($u->{headers},
               [ proxy_first($body), ['Content-Type', 'application/json'],
@@ -258,7 +241,7 @@ for my $case ([ POST => $C, $post, 'create' ],
 
     my $r = $t->raw($req);
     is($r->{status}, 200, 'chunked update: forwarded');
-    my $u = one_upstream('chunked update');
+    my $u = $t->forwarded_once('global', 'chunked update');
     is($u->{body}, $patch, 'chunked update: body');
     is_deeply([ SGTest::header_values($u, 'Authorization') ], ["Bearer $key"],
               'chunked update: the key once');
@@ -274,7 +257,7 @@ for my $case ([ POST => $C, $post, 'create' ],
                                    ['on-behalf-of', 'rep'],
                                    ['x-sg-elas-acl', 'acl'] ], $post);
     is($r->{status}, 201, 'report_only: forwarded');
-    my $u = one_upstream('report_only');
+    my $u = $t->forwarded_once('global', 'report_only');
     is_deeply($u->{headers},
               [ proxy_first($post), ['Content-Type', 'text/plain'],
                 ['Authorization', "Bearer $key"], ['on-behalf-of', 'rep'] ],
@@ -283,7 +266,7 @@ for my $case ([ POST => $C, $post, 'create' ],
     $r = send_raw(GET => $C, [ ['Host', 'report'],
                                ['X-HTTP-Method-Override', 'DELETE'] ]);
     is($r->{status}, 400, 'report_only: an override header still refused');
-    nothing_upstream('report_only override');
+    $t->nothing_upstream('report_only override');
 }
 
 
@@ -320,7 +303,7 @@ for my $case ([ POST => $C, $post, 'create' ],
 
     my $r = send_raw(PUT => "$C/", \@h);
     is($r->{status}, 200, 'off: a non-canonical PUT is forwarded');
-    my $u = one_upstream('off');
+    my $u = $t->forwarded_once('global', 'off');
     is("$u->{method} $u->{target}", "PUT $C/", 'off: method and target as sent');
     is_deeply($u->{headers},
               [ proxy_first(), ['Authorization', "Bearer $other"],
@@ -338,14 +321,14 @@ for my $case ([ POST => $C, $post, 'create' ],
     is($r->{status}, 404, 'off: the upstream error passes');
     is($r->{body}, "no such thing\n", 'off: its body unchanged');
     is($r->{headers}{'content-type'}[0], 'text/plain', 'off: its type too');
-    one_upstream('off, upstream error');
+    $t->forwarded_once('global', 'off, upstream error');
 
     $r = send_raw(POST => $C, [ ['Host', 'off'],
                                 ['Content-Type', 'application/json'] ], $post);
     is($r->{status}, 413, 'off: nginx\'s 413');
     like($r->{headers}{'content-type'}[0], qr{^text/html},
          'off: nginx\'s own page, not JSON');
-    nothing_upstream('off, 413');
+    $t->nothing_upstream('off, 413');
 
     is(scalar(() = $t->sendgrid_log_lines(since => $logged, all => 1)), 0,
        'off: no line from the module logged');

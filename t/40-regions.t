@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use Test::More;
-use SGTest;
+use SGTest qw(is_sendgrid_error header_pairs);
 
 # sendgrid_upstream_host is set per server below, so that one server can
 # show the built-in hosts
@@ -204,8 +204,6 @@ sub check {
     my $r = $t->request($method, $target, headers => \@headers,
                         body => $body);
 
-    my %seen = map { $_ => [$t->upstream($_)] } qw(global eu);
-
     is($r->{headers}{'x-subuser'}[0], "[$c{subuser}]",
        "$name: \$sendgrid_subuser")
         if exists $c{subuser};
@@ -216,43 +214,25 @@ sub check {
         if exists $c{host};
 
     if (!$c{host} || !$mock_of{$c{host}} || $c{status}) {
-        is($r->{status}, $c{status}, "$name: status $c{status}");
-        is($r->{headers}{'content-type'}[0], 'application/json',
-           "$name: a JSON answer");
-        my $err = SGTest::json_body($r);
-        ok($err && ref $err->{errors} eq 'ARRAY' && @{$err->{errors}} == 1
-           && defined $err->{errors}[0]{message}
-           && length $err->{errors}[0]{message},
-           "$name: SendGrid-shaped error") or diag($r->{body});
-        like($err && $err->{errors}[0]{message}, $c{message},
-             "$name: the error says why")
-            if $c{message};
-        is(scalar @{$seen{global}} + scalar @{$seen{eu}}, 0,
-           "$name: nothing forwarded");
+        is_sendgrid_error($r, $c{status}, $name, count => 1,
+                          message => $c{message});
+        $t->nothing_upstream($name);
         return $r;
     }
 
-    my $mock = $mock_of{$c{host}};
-    my $other = $mock eq 'global' ? 'eu' : 'global';
-
     is($r->{status}, $status, "$name: forwarded, status $status");
-    is(scalar @{$seen{$other}}, 0, "$name: the $other upstream saw nothing");
-    is(scalar @{$seen{$mock}}, 1, "$name: the $mock upstream saw it")
-        or return $r;
+    my $u = $t->forwarded_once($mock_of{$c{host}}, $name);
 
-    my $u = $seen{$mock}[0];
-    my @h = @{$u->{headers}};
-
-    is_deeply([grep { lc $_->[0] eq 'host' } @h], [['Host', $c{host}]],
+    is_deeply([ header_pairs($u, 'host') ], [['Host', $c{host}]],
               "$name: Host upstream");
-    is_deeply([grep { lc $_->[0] eq 'authorization' } @h],
+    is_deeply([ header_pairs($u, 'authorization') ],
               [['Authorization', "Bearer $key{$c{key}}"]],
               "$name: the $c{key} key, once");
-    is_deeply([grep { lc $_->[0] eq 'on-behalf-of' } @h],
+    is_deeply([ header_pairs($u, 'on-behalf-of') ],
               defined $c{obo} ? [['on-behalf-of', $c{obo}]] : [],
               defined $c{obo} ? "$name: on-behalf-of: $c{obo}, once"
                               : "$name: no on-behalf-of upstream");
-    is_deeply([grep { lc $_->[0] eq 'x-sg-elas-acl' } @h], [],
+    is_deeply([ header_pairs($u, 'x-sg-elas-acl') ], [],
               "$name: no x-sg-elas-acl upstream");
     is($u->{method}, $method, "$name: method");
     is($u->{target}, $target, "$name: target");
@@ -483,8 +463,7 @@ for my $case ([undef, 'api.sendgrid.com', 'global'],
     is($r->{body}, "$host $region " . ($sub // ''),
        "built-in host, $who: variables outside the gateway");
 }
-is(scalar(() = $t->upstream('global')) + scalar(() = $t->upstream('eu')), 0,
-   'built-in hosts: nothing forwarded');
+$t->nothing_upstream('built-in hosts');
 
 $t->secret('SG.client-own-key');
 

@@ -9,7 +9,7 @@ use strict;
 use warnings;
 
 use Test::More;
-use SGTest;
+use SGTest qw(is_sendgrid_error header_pairs);
 use JSON::PP;
 use Time::HiRes qw(sleep time);
 
@@ -164,34 +164,11 @@ my $post = '{"destination":"Segment","filters":{"email_events":["open"]},'
          . '"properties":{"write_key":"a123456","destination_region":"EU"},'
          . '"label":"from the example"}';
 
-sub seen {
-    my %s = map { $_ => [$t->upstream($_)] } keys %mocks;
-    return \%s;
-}
-
-sub only {
-    my ($seen, $mock, $name) = @_;
-    my @others = grep { $_ ne $mock && @{$seen->{$_}} } sort keys %$seen;
-    is("@others", '', "$name: no other upstream saw it");
-    is(scalar @{$seen->{$mock} // []}, 1, "$name: the $mock upstream saw it");
-    return $seen->{$mock}[0];
-}
-
-sub headers_named {
-    my ($u, $name) = @_;
-    return [grep { lc $_->[0] eq $name } @{$u->{headers}}];
-}
-
+# nginx's own errors reach the client as a single SendGrid-shaped error
 sub json_error {
     my ($r, $status, $name, $message) = @_;
-    is($r->{status}, $status, "$name: $status");
-    is($r->{headers}{'content-type'}[0], 'application/json',
-       "$name: application/json");
-    my $e = SGTest::json_body($r);
-    ok($e && ref $e->{errors} eq 'ARRAY' && @{$e->{errors}} == 1
-       && exists $e->{errors}[0]{field},
-       "$name: SendGrid-shaped error") or diag($r->{body});
-    like($e && $e->{errors}[0]{message}, $message, "$name: message");
+    is_sendgrid_error($r, $status, $name, count => 1, field => 1,
+                      message => $message);
 }
 
 
@@ -200,13 +177,13 @@ sub json_error {
 my $r = $t->request(GET => '/v3/marketing/integrations',
                     headers => [Authorization => 'Bearer SG.client-key']);
 is($r->{status}, 200, 'global: answered');
-my $u = only(seen(), 'global', 'global');
-is_deeply(headers_named($u, 'host'), [['Host', 'api.sendgrid.com']],
+my $u = $t->forwarded_once('global', 'global');
+is_deeply([ header_pairs($u, 'host') ], [['Host', 'api.sendgrid.com']],
           'global: Host api.sendgrid.com');
-is_deeply(headers_named($u, 'authorization'),
+is_deeply([ header_pairs($u, 'authorization') ],
           [['Authorization', "Bearer $key{global}"]], 'global: global key');
-is_deeply(headers_named($u, 'on-behalf-of'), [], 'global: no on-behalf-of');
-is_deeply(headers_named($u, 'connection'), [], 'global: keepalive upstream');
+is_deeply([ header_pairs($u, 'on-behalf-of') ], [], 'global: no on-behalf-of');
+is_deeply([ header_pairs($u, 'connection') ], [], 'global: keepalive upstream');
 is($u->{version}, 'HTTP/1.1', 'global: HTTP/1.1 upstream');
 
 # an EU subuser: the EU host, the EU parent key, on-behalf-of
@@ -215,13 +192,13 @@ for my $sub (qw(eu-team EMEA-berlin acme-emea)) {
                      headers => ['Content-Type' => 'application/json',
                                  'on-behalf-of' => $sub]);
     is($r->{status}, 201, "EU subuser $sub: created");
-    $u = only(seen(), 'eu', "EU subuser $sub");
-    is_deeply(headers_named($u, 'host'), [['Host', 'api.eu.sendgrid.com']],
+    $u = $t->forwarded_once('eu', "EU subuser $sub");
+    is_deeply([ header_pairs($u, 'host') ], [['Host', 'api.eu.sendgrid.com']],
               "EU subuser $sub: Host api.eu.sendgrid.com");
-    is_deeply(headers_named($u, 'authorization'),
+    is_deeply([ header_pairs($u, 'authorization') ],
               [['Authorization', "Bearer $key{eu}"]],
               "EU subuser $sub: EU parent key");
-    is_deeply(headers_named($u, 'on-behalf-of'), [['on-behalf-of', $sub]],
+    is_deeply([ header_pairs($u, 'on-behalf-of') ], [['on-behalf-of', $sub]],
               "EU subuser $sub: on-behalf-of");
     is($u->{body}, $post, "EU subuser $sub: body as sent");
 }
@@ -230,21 +207,21 @@ for my $sub (qw(eu-team EMEA-berlin acme-emea)) {
 $r = $t->request(GET => '/v3/marketing/integrations/5a1234',
                  headers => ['on-behalf-of' => 'acme']);
 is($r->{status}, 200, 'subuser key: answered');
-$u = only(seen(), 'global', 'subuser key');
-is_deeply(headers_named($u, 'authorization'),
+$u = $t->forwarded_once('global', 'subuser key');
+is_deeply([ header_pairs($u, 'authorization') ],
           [['Authorization', "Bearer $key{acme}"]], 'subuser key: its key');
-is_deeply(headers_named($u, 'on-behalf-of'), [],
+is_deeply([ header_pairs($u, 'on-behalf-of') ], [],
           'subuser key: no on-behalf-of');
 
 # an unlisted subuser: global, parent key, on-behalf-of
 $r = $t->request(DELETE => '/v3/marketing/integrations?ids=a,b',
                  headers => ['on-behalf-of' => 'someone']);
 is($r->{status}, 204, 'unlisted subuser: deleted');
-$u = only(seen(), 'global', 'unlisted subuser');
-is_deeply(headers_named($u, 'authorization'),
+$u = $t->forwarded_once('global', 'unlisted subuser');
+is_deeply([ header_pairs($u, 'authorization') ],
           [['Authorization', "Bearer $key{global}"]],
           'unlisted subuser: global key');
-is_deeply(headers_named($u, 'on-behalf-of'), [['on-behalf-of', 'someone']],
+is_deeply([ header_pairs($u, 'on-behalf-of') ], [['on-behalf-of', 'someone']],
           'unlisted subuser: on-behalf-of');
 
 
@@ -263,9 +240,7 @@ $r = $t->request(POST => '/v3/marketing/integrations', body => $big,
                  headers => ['Content-Type' => 'application/json']);
 json_error($r, 413, 'body over client_max_body_size', qr/too large/);
 
-my $nothing = seen();
-is(join(' ', map { scalar @{$nothing->{$_}} } sort keys %$nothing),
-   join(' ', map { 0 } keys %mocks), 'errors: nothing forwarded');
+$t->nothing_upstream('errors');
 
 $t->upstream_response('global', status => 200, delay_ms => 3000,
                       headers => [['Content-Type', 'application/json']],
@@ -273,7 +248,7 @@ $t->upstream_response('global', status => 200, delay_ms => 3000,
 $r = $t->request(GET => '/v3/marketing/integrations');
 json_error($r, 504, 'upstream too slow', qr/in time/);
 $t->upstream_response('global');
-only(seen(), 'global', 'upstream too slow');
+$t->forwarded_once('global', 'upstream too slow');
 
 
 # the access log
@@ -322,9 +297,7 @@ $r = $t->request(POST => '/v3/marketing/integrations', body => $post,
                              'on-behalf-of' => 'eu-team']);
 json_error($r, 502, 'self-signed', qr/could not be reached/);
 
-$nothing = seen();
-is(join(' ', map { scalar @{$nothing->{$_}} } sort keys %$nothing),
-   join(' ', map { 0 } keys %mocks), 'impostors: nothing reached any upstream');
+$t->nothing_upstream('impostors');
 
 my $log = substr($t->error_log, $log_before);
 my @verify = $log =~ /(upstream SSL certificate verify error: [^,]*)/g;
@@ -337,9 +310,7 @@ reload_with(config_for('misnamed', 'eu'), 'misnamed');
 
 $r = $t->request(GET => '/v3/marketing/integrations');
 json_error($r, 502, 'certificate of another host', qr/could not be reached/);
-$nothing = seen();
-is(join(' ', map { scalar @{$nothing->{$_}} } sort keys %$nothing),
-   join(' ', map { 0 } keys %mocks), 'misnamed: nothing reached any upstream');
+$t->nothing_upstream('misnamed');
 like(substr($t->error_log, $log_before),
      qr/upstream SSL certificate does not match "api\.sendgrid\.com"/,
      'misnamed: refused for its name');
@@ -348,8 +319,8 @@ like(substr($t->error_log, $log_before),
 $r = $t->request(GET => '/v3/marketing/integrations',
                  headers => ['on-behalf-of' => 'eu-x']);
 is($r->{status}, 200, 'after the impostors: the EU host answers');
-$u = only(seen(), 'eu', 'after the impostors');
-is_deeply(headers_named($u, 'authorization'),
+$u = $t->forwarded_once('eu', 'after the impostors');
+is_deeply([ header_pairs($u, 'authorization') ],
           [['Authorization', "Bearer $key{eu}"]],
           'after the impostors: EU key');
 

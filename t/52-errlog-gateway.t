@@ -10,7 +10,7 @@ use warnings;
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(time);
-use SGTest qw(create_body);
+use SGTest qw(create_body is_sendgrid_error);
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.errlog-gw-global.0123456789abcdef\n");
@@ -60,26 +60,6 @@ CONF
 
 my $J = JSON::PP->new->utf8->canonical;
 
-# The client got SendGrid-shaped JSON; returns its errors as [field, message].
-sub sendgrid_shaped {
-    my ($name, $r, $status) = @_;
-    is($r->{status}, $status, "$name: status $status");
-    is_deeply($r->{headers}{'content-type'}, [ 'application/json' ],
-              "$name: Content-Type application/json");
-    my $body = eval { $J->decode($r->{body}) };
-    my $ok = ref $body eq 'HASH' && join(',', keys %$body) eq 'errors'
-             && ref $body->{errors} eq 'ARRAY' && @{$body->{errors}}
-             && !grep { ref $_ ne 'HASH'
-                        || !defined $_->{message} || ref $_->{message}
-                        || !length $_->{message}
-                        || grep { !/^(?:message|field|parameter)$/ } keys %$_ }
-                     @{$body->{errors}};
-    ok($ok, "$name: body is SendGrid-shaped JSON") or diag($r->{body});
-    return [] unless $ok;
-    return [ map { [ exists $_->{field} ? $_->{field} : $_->{parameter},
-                     $_->{message} ] } @{$body->{errors}} ];
-}
-
 # the write_key of the requests, which no log may show
 my $write_key = 'wk_errlog_7c1d2e';
 $t->secret($write_key);
@@ -117,15 +97,14 @@ for my $g (@gateway) {
     my ($name, $status, $op, $req) = @$g;
     my ($method, $target, %opt) = @$req;
     my $x = $t->request_and_logs($method, $target, %opt);
-    my $errors = sendgrid_shaped($name, $x->{r}, $status);
+    my $errors = is_sendgrid_error($x->{r}, $status, $name);
     my $subuser = $opt{subuser};
     $t->is_error_line($name, $x, source => 'gateway', status => $status,
                       operation => $op,
                       region => (defined $subuser && $subuser =~ /^eu-/)
                                 ? 'eu' : 'global',
                       subuser => $subuser, errors => $errors);
-    is(scalar($t->upstream('global')) + scalar($t->upstream('eu')), 0,
-       "$name: nothing forwarded");
+    $t->nothing_upstream($name);
 }
 
 
@@ -134,7 +113,7 @@ for my $g (@gateway) {
 {
     my $x = $t->request_and_logs(POST => $coll, body => $create,
                                  host => 'small.test');
-    my $errors = sendgrid_shaped('413 Content-Length', $x->{r}, 413);
+    my $errors = is_sendgrid_error($x->{r}, 413, '413 Content-Length');
     $t->is_error_line('413 Content-Length', $x, source => 'gateway',
                       status => 413, operation => 'create',
                       region => 'global', subuser => undef,
@@ -143,14 +122,14 @@ for my $g (@gateway) {
     $x = $t->request_and_logs(POST => $coll, body => $create,
                               host => 'small.test', chunked => 1,
                               http => '1.1', subuser => 'acme');
-    $errors = sendgrid_shaped('413 chunked', $x->{r}, 413);
+    $errors = is_sendgrid_error($x->{r}, 413, '413 chunked');
     $t->is_error_line('413 chunked', $x, source => 'gateway', status => 413,
                       operation => 'create', region => 'global',
                       subuser => 'acme', errors => $errors);
-    is(scalar $t->upstream('global'), 0, '413: nothing forwarded');
+    $t->nothing_upstream('413');
 
     $x = $t->request_and_logs(GET => $coll, host => 'down.test');
-    $errors = sendgrid_shaped('502 refused', $x->{r}, 502);
+    $errors = is_sendgrid_error($x->{r}, 502, '502 refused');
     $t->is_error_line('502 refused', $x, source => 'gateway', status => 502,
                       operation => 'list', region => 'global',
                       subuser => undef, errors => $errors);
@@ -159,7 +138,7 @@ for my $g (@gateway) {
                           body => '{"result":[]}', delay_ms => 1500);
     $x = $t->request_and_logs(GET => $item, host => 'slow.test');
     $t->upstream_response('global');
-    $errors = sendgrid_shaped('504 timed out', $x->{r}, 504);
+    $errors = is_sendgrid_error($x->{r}, 504, '504 timed out');
     $t->is_error_line('504 timed out', $x, source => 'gateway',
                       status => 504, operation => 'get', region => 'global',
                       subuser => undef, errors => $errors);
@@ -192,7 +171,7 @@ for my $level ([ 'warn.test', 'warn' ], [ 'localhost', 'error' ]) {
                       level => $want, source => 'gateway', status => 404,
                       operation => undef, region => 'global',
                       subuser => undef,
-                      errors => sendgrid_shaped("$want 404", $x->{r}, 404));
+                      errors => is_sendgrid_error($x->{r}, 404, "$want 404"));
 }
 
 {
@@ -216,7 +195,7 @@ for my $level ([ 'warn.test', 'warn' ], [ 'localhost', 'error' ]) {
     $x = $t->request_and_logs(GET => "$coll/", host => 'quiet.test',
                               subuser => 'acme');
     is(scalar @{$x->{lines}}, 0, 'sendgrid_error_log off: gateway 404 not logged');
-    my $errors = sendgrid_shaped('quiet 404', $x->{r}, 404);
+    my $errors = is_sendgrid_error($x->{r}, 404, 'quiet 404');
     is_deeply(eval { $J->decode($x->{var}{json} // '') },
               SGTest::normalized_error(source => 'gateway', status => 404,
                   operation => undef, region => 'global', subuser => 'acme',

@@ -63,7 +63,20 @@ package SGTest;
 #                                      $sendgrid_error agree with
 #                                      SGTest::normalized_error(...)
 #
-# Bodies (use SGTest qw(...) to import them):
+# Checks (Test::More tests, reported at the caller's line):
+#   $t->is_refused($r, $status, $body, $name)
+#                                      the gateway's own JSON error, exactly,
+#                                      and nothing upstream
+#   is_sendgrid_error($r, $status, $name, count => 1, message => qr//)
+#                                      an error in SendGrid's shape; returns
+#                                      its [field, message] pairs
+#   $t->forwarded_once($region, $name) one request to that mock, none to
+#                                      the others; returns it
+#   $t->nothing_upstream($name)        no mock received anything
+#   header_pairs($req, $name), header_values($req, $name)
+#                                      a recorded request's headers
+#
+# Bodies (use SGTest qw(...) to import any of these and the checks):
 #   json_object(name => 'raw JSON', ...)   an object, undef values left out
 #   create_body(write_key => 'wk', label => '"x"', extra => [...])
 #                                      a valid create body, members replaced
@@ -96,7 +109,8 @@ our $TOP = abs_path(dirname(__FILE__) . '/../..');
 
 # the helpers a test file may import: use SGTest qw(json_object ...);
 our @EXPORT_OK = qw(json_object create_body json_escape body_error
-                    invalid_json_at is_bytes);
+                    invalid_json_at is_bytes is_sendgrid_error header_pairs
+                    header_values);
 
 my $json = JSON::PP->new->canonical->utf8;
 
@@ -256,10 +270,53 @@ sub upstream {
     return @reqs;
 }
 
-# Headers of a recorded request named (any case) name, as a list of values.
-sub header_values {
+# Headers of a recorded request named (any case) name, in order, as
+# [name, value] pairs; header_values gives their values.
+sub header_pairs {
     my ($req, $name) = @_;
-    return map { $_->[1] } grep { lc $_->[0] eq lc $name } @{$req->{headers}};
+    return grep { lc $_->[0] eq lc $name } @{$req->{headers}};
+}
+
+sub header_values {
+    return map { $_->[1] } header_pairs(@_);
+}
+
+# What the mocks of the regions received since the last look, as
+# "region: METHOD target" lines.
+sub upstream_summary {
+    my ($self, @regions) = @_;
+    return map { my $region = $_;
+                 map { "$region: $_->{method} $_->{target}" }
+                 $self->upstream($region) } @regions;
+}
+
+# A test that no mock received a request since the last look.
+sub nothing_upstream {
+    my ($self, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    return Test::More::is_deeply(
+        [ $self->upstream_summary(sort keys %{$self->{mocks}}) ], [],
+        "$name: nothing upstream");
+}
+
+# Two tests: the mock of region received one request since the last look,
+# and no other mock received any.  Returns that request (when there is
+# none, a stand-in without headers, so that the checks that follow fail
+# rather than die).
+sub forwarded_once {
+    my ($self, $region, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my @seen = $self->upstream($region);
+    my @others = $self->upstream_summary(grep { $_ ne $region }
+                                         sort keys %{$self->{mocks}});
+
+    Test::More::is(scalar @seen, 1,
+                   "$name: one request to the $region upstream");
+    Test::More::is_deeply(\@others, [],
+                          "$name: nothing to the other upstreams");
+
+    return $seen[0] // { method => '', target => '', version => '',
+                         headers => [], body => '' };
 }
 
 sub conf_text {
@@ -818,14 +875,78 @@ sub invalid_json_at {
 # they part instead of printing both.
 sub is_bytes {
     my ($got, $want, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
     return Test::More::ok(1, $name) if defined $got && $got eq $want;
     my $i = 0;
     $i++ while defined $got && $i < length $got && $i < length $want
                && substr($got, $i, 1) eq substr($want, $i, 1);
     Test::More::ok(0, $name);
-    Test::More::diag(sprintf "got %s bytes, want %d; first difference at %d",
-                     defined $got ? length $got : 'undef', length $want, $i);
+    Test::More::diag(sprintf "got %s bytes, want %d; first difference at %d"
+                             . "\n   got: %s\n  want: %s",
+                     defined $got ? length $got : 'undef', length $want, $i,
+                     excerpt($got, $i), excerpt($want, $i));
     return 0;
+}
+
+# Up to 100 bytes of s around offset i, control bytes and the like shown
+# as \xNN.
+sub excerpt {
+    my ($s, $i) = @_;
+    return 'undef' unless defined $s;
+    my $from = $i > 30 ? $i - 30 : 0;
+    (my $e = substr($s, $from, 100)) =~ s/([^\x20-\x7e])/sprintf '\\x%02x', ord $1/ge;
+    return ($from ? '...' : '') . $e;
+}
+
+# Four tests: the gateway refused the request itself, with the status, one
+# Content-Type application/json and exactly the body; nothing went
+# upstream.
+sub is_refused {
+    my ($self, $r, $status, $body, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::is($r->{status}, $status, "$name: status $status");
+    Test::More::is_deeply($r->{headers}{'content-type'}, ['application/json'],
+                          "$name: one Content-Type, application/json");
+    is_bytes($r->{body}, $body, "$name: exact body");
+    $self->nothing_upstream($name);
+}
+
+# Three tests: an error answer in SendGrid's shape, with the status, one
+# Content-Type application/json and a body {"errors":[...]} whose every
+# entry has a non-empty message and a field or a parameter, and nothing
+# else.  count => n: exactly n entries; field => 1: each with a field;
+# message => qr//: a fourth test, on the first message.  Returns the
+# entries as [field or parameter, message] pairs.
+sub is_sendgrid_error {
+    my ($r, $status, $name, %want) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+    Test::More::is($r->{status}, $status, "$name: status $status");
+    Test::More::is_deeply($r->{headers}{'content-type'}, ['application/json'],
+                          "$name: Content-Type application/json");
+
+    my $body = eval { $json->decode($r->{body}) };
+    my @errors = ref $body eq 'HASH' && ref $body->{errors} eq 'ARRAY'
+                 ? @{$body->{errors}} : ();
+    my $shaped = @errors && join(',', keys %$body) eq 'errors'
+        && (!defined $want{count} || @errors == $want{count})
+        && !grep { ref $_ ne 'HASH'
+                   || !defined $_->{message} || ref $_->{message}
+                   || !length $_->{message}
+                   || !(exists $_->{field}
+                        || !$want{field} && exists $_->{parameter})
+                   || grep { !/^(?:message|field|parameter)$/ } keys %$_ }
+                 @errors;
+    Test::More::ok($shaped, "$name: body is SendGrid-shaped JSON")
+        or Test::More::diag($r->{body});
+
+    Test::More::like($shaped ? $errors[0]{message} : '', $want{message},
+                     "$name: the error says why")
+        if $want{message};
+
+    return [] unless $shaped;
+    return [ map { [ exists $_->{field} ? $_->{field} : $_->{parameter},
+                     $_->{message} ] } @errors ];
 }
 
 sub json_body {
@@ -963,6 +1084,7 @@ sub normalized_error {
 # line when its JSON could be read.
 sub is_error_line {
     my ($self, $name, $x, %e) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
     my @lines = @{$x->{lines}};
     my $level = $e{level} // 'error';
 
