@@ -52,19 +52,29 @@ sub auth_of {
     return @a == 1 ? $a[0] : join(' | ', 'several:', @a);
 }
 
+# Four requests from number first, one at a time: each answered, and seen
+# upstream with its region's key of %$keys (the "old" or the "new" ones).
+sub four_requests {
+    my ($when, $first, $keys, $which) = @_;
+
+    for my $n ($first .. $first + 3) {
+        my $r = send_one($n);
+        is($r->{status}, $n % 2 ? 201 : 200, "$when: request $n answered");
+    }
+
+    my @seen = ($t->upstream('global'), $t->upstream('eu'));
+    is(scalar @seen, 4, "$when: four requests upstream");
+    for my $u (@seen) {
+        my ($n) = SGTest::header_values($u, 'X-Seq');
+        is(auth_of($u), "Bearer $keys->{region_of($n)}",
+           "$when: request $n carries the $which " . region_of($n) . ' key');
+    }
+}
+
+
 # before: the old keys
 
-for my $n (0 .. 3) {
-    my $r = send_one($n);
-    is($r->{status}, $n % 2 ? 201 : 200, "before reload: request $n answered");
-}
-my @warm = ($t->upstream('global'), $t->upstream('eu'));
-is(scalar @warm, 4, 'before reload: four requests upstream');
-for my $u (@warm) {
-    my ($n) = SGTest::header_values($u, 'X-Seq');
-    is(auth_of($u), "Bearer $old{region_of($n)}",
-       "before reload: request $n carries the old " . region_of($n) . ' key');
-}
+four_requests('before reload', 0, \%old, 'old');
 
 
 # during: a client without pause, at most 3 seconds or 300 requests
@@ -197,16 +207,6 @@ is(scalar @leaks, 0, 'no key in a response to the client loop')
 
 # after: the new keys, still
 
-for my $n (1000 .. 1003) {
-    my $r = send_one($n);
-    is($r->{status}, $n % 2 ? 201 : 200, "after reload: request $n answered");
-}
-my @last = ($t->upstream('global'), $t->upstream('eu'));
-is(scalar @last, 4, 'after reload: four requests upstream');
-for my $u (@last) {
-    my ($n) = SGTest::header_values($u, 'X-Seq');
-    is(auth_of($u), "Bearer $new{region_of($n)}",
-       "after reload: request $n carries the new " . region_of($n) . ' key');
-}
+four_requests('after reload', 1000, \%new, 'new');
 
 $t->done_testing;
