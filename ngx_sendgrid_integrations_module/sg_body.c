@@ -53,7 +53,7 @@
 #define SG_BODY_NO_SLOT    ((size_t) -1)
 
 /* the first size of the hash table, and the most names open at once */
-#define SG_BODY_TABLE_MIN  256
+#define SG_BODY_TABLE_MIN  1024
 #define SG_BODY_KEYS_MAX   ((size_t) UINT32_MAX - 1)
 
 /* the largest exponent kept while reading a number: far beyond a double */
@@ -250,6 +250,8 @@ static int sg_body_scan(sg_body_t *v, const unsigned char *start,
 static const unsigned char *sg_body_tokens(sg_body_t *v,
     const unsigned char *start, const unsigned char *p,
     const unsigned char *end);
+static const unsigned char *sg_body_whole_event(sg_body_t *v,
+    const unsigned char *p, const unsigned char *end);
 static const unsigned char *sg_body_whole_scalar(unsigned char c,
     const unsigned char *p, const unsigned char *end);
 static const unsigned char *sg_body_whole_word(const unsigned char *p,
@@ -287,6 +289,7 @@ static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
 static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
     const unsigned char *s, size_t len);
 static int sg_body_is_event(const unsigned char *s, size_t len);
+static size_t sg_body_event_prefix(const unsigned char *s, size_t len);
 static void sg_body_event(sg_body_t *v, int valid);
 static int sg_body_verdict(sg_body_t *v);
 static int sg_body_tell_events(sg_body_t *v);
@@ -919,6 +922,15 @@ sg_body_tokens(sg_body_t *v, const unsigned char *start,
             continue;
 
         case '"':
+            if (v->member == sg_role_event) {
+                q = sg_body_whole_event(v, p, end);
+
+                if (q != NULL) {
+                    p = q;
+                    continue;
+                }
+            }
+
             q = sg_body_plain_run(p, end);
 
             if (q < end && *q == '"') {
@@ -1050,6 +1062,36 @@ sg_body_tokens(sg_body_t *v, const unsigned char *start,
     return p;
 
 #undef sg_off
+}
+
+
+/*
+ * An element of filters.email_events that is an email event written as
+ * it is, followed by its closing quote: taken at once, and the end of the
+ * string is returned.  Its length comes from which event it is, not from
+ * a search for the quote, so that the next token can be read before the
+ * comparisons are done.  Else NULL.
+ */
+static const unsigned char *
+sg_body_whole_event(sg_body_t *v, const unsigned char *p,
+    const unsigned char *end)
+{
+    size_t  n;
+
+    if (v->expect != ex_value && v->expect != ex_first_item) {
+        return NULL;
+    }
+
+    n = sg_body_event_prefix(p, end - p);
+
+    if (n == 0 || (size_t) (end - p) <= n || p[n] != '"') {
+        return NULL;
+    }
+
+    sg_body_event(v, 1);
+    v->expect = ex_next;
+
+    return p + n + 1;
 }
 
 
@@ -2045,48 +2087,77 @@ sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
 }
 
 
-/*
- * Whether s is one of the email events of SPEC section 5: told apart by
- * length and first byte, then compared whole with a constant length,
- * which compilers do inline.
- */
+/* Whether s is one of the email events of SPEC section 5. */
 static int
 sg_body_is_event(const unsigned char *s, size_t len)
 {
-    switch (len) {
+    return len != 0 && sg_body_event_prefix(s, len) == len;
+}
 
-    case 4:
-        return sg_body_is(s, len, "drop") || sg_body_is(s, len, "open");
 
-    case 5:
-        return sg_body_is(s, len, "click");
+/*
+ * The length of the email event that the len bytes at s start with, else
+ * 0 (no event is the start of another).  The first byte tells the
+ * candidates apart, each compared whole with a constant length, which
+ * compilers do inline.
+ */
+static size_t
+sg_body_event_prefix(const unsigned char *s, size_t len)
+{
+#define sg_body_starts(lit)                                                   \
+    ((len >= sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)        \
+     ? sizeof(lit) - 1 : 0)
 
-    case 6:
-        return sg_body_is(s, len, "bounce");
+    if (len == 0) {
+        return 0;
+    }
 
-    case 8:
-        return sg_body_is(s, len, "deferred");
+    switch (s[0]) {
 
-    case 9:
-        return (s[0] == 'p') ? sg_body_is(s, len, "processed")
-                             : sg_body_is(s, len, "delivered");
+    case 'b':
+        return sg_body_starts("bounce");
 
-    case 10:
-        return sg_body_is(s, len, "spamreport");
+    case 'c':
+        return sg_body_starts("click");
 
-    case 11:
-        return sg_body_is(s, len, "unsubscribe");
+    case 'd':
+        if (len > 2 && s[1] == 'r') {
+            return sg_body_starts("drop");
+        }
 
-    case 14:
-        return sg_body_is(s, len, "machine_opened");
+        if (len > 2 && s[2] == 'f') {
+            return sg_body_starts("deferred");
+        }
 
-    case 17:
-        return (s[6] == 'u') ? sg_body_is(s, len, "group_unsubscribe")
-                             : sg_body_is(s, len, "group_resubscribe");
+        return sg_body_starts("delivered");
+
+    case 'g':
+        if (len > 6 && s[6] == 'u') {
+            return sg_body_starts("group_unsubscribe");
+        }
+
+        return sg_body_starts("group_resubscribe");
+
+    case 'm':
+        return sg_body_starts("machine_opened");
+
+    case 'o':
+        return sg_body_starts("open");
+
+    case 'p':
+        return sg_body_starts("processed");
+
+    case 's':
+        return sg_body_starts("spamreport");
+
+    case 'u':
+        return sg_body_starts("unsubscribe");
 
     default:
         return 0;
     }
+
+#undef sg_body_starts
 }
 
 
