@@ -148,7 +148,6 @@ typedef struct {
     size_t          off;        /* decoded name in the arena */
     size_t          len;
     size_t          slot;       /* in the hash table, or SG_BODY_NO_SLOT */
-    uint32_t        hash;
 } sg_body_key_t;
 
 
@@ -283,7 +282,8 @@ static size_t sg_body_put_name(char *dst, const unsigned char *name,
 static int sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl);
 static int sg_body_table_room(sg_body_t *v);
 static size_t sg_body_table_free(sg_body_t *v, uint32_t hash);
-static void sg_body_table_set(sg_body_t *v, size_t slot, size_t i);
+static void sg_body_table_set(sg_body_t *v, size_t slot, size_t i,
+    uint32_t hash);
 static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
     size_t len);
 static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
@@ -1775,11 +1775,10 @@ sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot)
 
     k->off = v->str_start;
     k->len = sg_body_text_len(v);
-    k->hash = hash;
     k->slot = SG_BODY_NO_SLOT;
 
     if (slot != SG_BODY_NO_SLOT) {
-        sg_body_table_set(v, slot, v->nkeys - 1);
+        sg_body_table_set(v, slot, v->nkeys - 1, hash);
     }
 
     return 0;
@@ -1881,6 +1880,7 @@ static int
 sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl)
 {
     size_t          i;
+    uint32_t        hash;
     sg_body_key_t  *k;
 
     lvl->hashed = 1;
@@ -1891,9 +1891,9 @@ sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl)
         }
 
         k = &v->keys[i];
-        k->hash = sg_body_hash(v->arena.data + k->off, k->len);
+        hash = sg_body_hash(v->arena.data + k->off, k->len);
 
-        sg_body_table_set(v, sg_body_table_free(v, k->hash), i);
+        sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
     }
 
     return 0;
@@ -1911,7 +1911,8 @@ static int
 sg_body_table_room(sg_body_t *v)
 {
     size_t           i, size;
-    sg_body_slot_t  *table;
+    uint32_t         hash;
+    sg_body_slot_t  *table, *old;
 
     if ((v->table_used + 1) * 2 <= v->table_size) {
         return 0;
@@ -1924,7 +1925,7 @@ sg_body_table_room(sg_body_t *v)
         return -1;
     }
 
-    free(v->table);
+    old = v->table;
 
     v->table = table;
     v->table_size = size;
@@ -1932,9 +1933,12 @@ sg_body_table_room(sg_body_t *v)
 
     for (i = 0; i < v->nkeys; i++) {
         if (v->keys[i].slot != SG_BODY_NO_SLOT) {
-            sg_body_table_set(v, sg_body_table_free(v, v->keys[i].hash), i);
+            hash = old[v->keys[i].slot].hash;
+            sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
         }
     }
+
+    free(old);
 
     return 0;
 }
@@ -1958,11 +1962,11 @@ sg_body_table_free(sg_body_t *v, uint32_t hash)
 }
 
 
-/* Puts name record i in the free slot. */
+/* Puts name record i, of that hash, in the free slot. */
 static void
-sg_body_table_set(sg_body_t *v, size_t slot, size_t i)
+sg_body_table_set(sg_body_t *v, size_t slot, size_t i, uint32_t hash)
 {
-    v->table[slot].hash = v->keys[i].hash;
+    v->table[slot].hash = hash;
     v->table[slot].key = (uint32_t) (i + 1);
     v->keys[i].slot = slot;
     v->table_used++;
@@ -2460,7 +2464,7 @@ sg_body_plain_ascii(const unsigned char *p, const unsigned char *end)
         special = _mm_movemask_epi8(
                       _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
                                                 _mm_cmpeq_epi8(x, backslash)),
-                                   _mm_cmplt_epi8(x, space)));
+                                   _mm_cmpgt_epi8(space, x)));
 
         if (special) {
             return p + __builtin_ctz(special);
