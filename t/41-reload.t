@@ -8,7 +8,6 @@ use warnings;
 
 use Test::More;
 use SGTest;
-use JSON::PP;
 use MIME::Base64;
 use POSIX ();
 use Time::HiRes qw(sleep time);

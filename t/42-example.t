@@ -11,7 +11,7 @@ use warnings;
 use Test::More;
 use SGTest qw(is_sendgrid_error header_pairs);
 use JSON::PP;
-use Time::HiRes qw(sleep time);
+use Time::HiRes qw(sleep);
 
 my $t = SGTest->new;
 my $dir = $t->dir;

@@ -10,7 +10,7 @@ use warnings;
 use Test::More;
 use IO::Select;
 use IO::Socket::INET;
-use Time::HiRes qw(sleep time);
+use Time::HiRes qw(time);
 use SGTest qw(json_object create_body body_error invalid_json_at is_bytes);
 
 my $t = SGTest->new;
