@@ -330,7 +330,8 @@ my @STRICT = (
       ('u' x 64) . '... is not allowed' ],
     [ 'an empty name', post(extra => [ '' => 1 ]), ' is not allowed' ],
     [ '500 unknown members', post(extra => [ map { ("x$_" => 1) } 1 .. 500 ]),
-      join(', ', map { "x$_ is not allowed" } 1 .. 500) ],
+      join(', ', (map { "x$_ is not allowed" } 1 .. 20),
+                 'and 480 more failures') ],
     [ 'a known name in another case', post(extra => [ Label => '"x"' ]),
       'Label is not allowed' ],
 );
