@@ -671,7 +671,9 @@ ngx_http_sendgrid_set_headers(ngx_http_request_t *r, ngx_str_t *authorization,
             continue;
         }
 
-        if (&h[i] == auth || &h[i] == obo || !ngx_http_sendgrid_client_only(&h[i])) {
+        if (&h[i] == auth || &h[i] == obo
+            || !ngx_http_sendgrid_client_only(&h[i]))
+        {
             i++;
             continue;
         }

@@ -15,16 +15,17 @@ static void *ngx_http_sendgrid_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 
-static ngx_int_t ngx_http_sendgrid_operation_variable(ngx_http_request_t *r,
+static ngx_int_t ngx_http_sendgrid_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_sendgrid_subuser_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_sendgrid_region_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_sendgrid_upstream_host_variable(
-    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_sendgrid_error_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* what ngx_http_sendgrid_request_variable() yields */
+#define NGX_HTTP_SENDGRID_VAR_OPERATION      0
+#define NGX_HTTP_SENDGRID_VAR_SUBUSER        1
+#define NGX_HTTP_SENDGRID_VAR_REGION         2
+#define NGX_HTTP_SENDGRID_VAR_UPSTREAM_HOST  3
 
 
 static ngx_http_module_t  ngx_http_sendgrid_integrations_module_ctx = {
@@ -61,19 +62,19 @@ ngx_module_t  ngx_http_sendgrid_integrations_module = {
 static ngx_http_variable_t  ngx_http_sendgrid_vars[] = {
 
     { ngx_string("sendgrid_operation"), NULL,
-      ngx_http_sendgrid_operation_variable, 0,
+      ngx_http_sendgrid_request_variable, NGX_HTTP_SENDGRID_VAR_OPERATION,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("sendgrid_subuser"), NULL,
-      ngx_http_sendgrid_subuser_variable, 0,
+      ngx_http_sendgrid_request_variable, NGX_HTTP_SENDGRID_VAR_SUBUSER,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("sendgrid_region"), NULL,
-      ngx_http_sendgrid_region_variable, 0,
+      ngx_http_sendgrid_request_variable, NGX_HTTP_SENDGRID_VAR_REGION,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("sendgrid_upstream_host"), NULL,
-      ngx_http_sendgrid_upstream_host_variable, 0,
+      ngx_http_sendgrid_request_variable, NGX_HTTP_SENDGRID_VAR_UPSTREAM_HOST,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("sendgrid_error"), NULL,
@@ -242,30 +243,6 @@ ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-static ngx_int_t
-ngx_http_sendgrid_operation_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    const char               *name;
-    ngx_http_sendgrid_ctx_t  *ctx;
-
-    ctx = ngx_http_sendgrid_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    name = sg_op_name(ctx->route.op);
-
-    v->data = (u_char *) name;
-    v->len = ngx_strlen(name);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
 static void
 ngx_http_sendgrid_set_value(ngx_http_variable_value_t *v, ngx_str_t *s)
 {
@@ -279,43 +256,11 @@ ngx_http_sendgrid_set_value(ngx_http_variable_value_t *v, ngx_str_t *s)
 
 
 static ngx_int_t
-ngx_http_sendgrid_subuser_variable(ngx_http_request_t *r,
+ngx_http_sendgrid_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_sendgrid_ctx_t  *ctx;
-
-    ctx = ngx_http_sendgrid_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_sendgrid_set_value(v, &ctx->subuser);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_sendgrid_region_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_sendgrid_ctx_t  *ctx;
-
-    ctx = ngx_http_sendgrid_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_sendgrid_set_value(v, ngx_http_sendgrid_region_name(ctx->region));
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_sendgrid_upstream_host_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
+    ngx_str_t                      value;
+    const char                    *op;
     ngx_http_sendgrid_ctx_t       *ctx;
     ngx_http_sendgrid_loc_conf_t  *slcf;
 
@@ -324,10 +269,29 @@ ngx_http_sendgrid_upstream_host_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    slcf = ngx_http_get_module_loc_conf(r,
-                                        ngx_http_sendgrid_integrations_module);
+    switch (data) {
 
-    ngx_http_sendgrid_set_value(v, &slcf->host[ctx->region]);
+    case NGX_HTTP_SENDGRID_VAR_OPERATION:
+        op = sg_op_name(ctx->route.op);
+        value.data = (u_char *) op;
+        value.len = ngx_strlen(op);
+        break;
+
+    case NGX_HTTP_SENDGRID_VAR_SUBUSER:
+        value = ctx->subuser;
+        break;
+
+    case NGX_HTTP_SENDGRID_VAR_REGION:
+        value = *ngx_http_sendgrid_region_name(ctx->region);
+        break;
+
+    default: /* NGX_HTTP_SENDGRID_VAR_UPSTREAM_HOST */
+        slcf = ngx_http_get_module_loc_conf(r,
+                                        ngx_http_sendgrid_integrations_module);
+        value = slcf->host[ctx->region];
+    }
+
+    ngx_http_sendgrid_set_value(v, &value);
 
     return NGX_OK;
 }
