@@ -249,7 +249,7 @@ static int sg_body_scan(sg_body_t *v, const unsigned char *start,
 static const unsigned char *sg_body_tokens(sg_body_t *v,
     const unsigned char *start, const unsigned char *p,
     const unsigned char *end);
-static const unsigned char *sg_body_whole_event(sg_body_t *v,
+static const unsigned char *sg_body_whole_events(sg_body_t *v,
     const unsigned char *p, const unsigned char *end);
 static const unsigned char *sg_body_whole_scalar(unsigned char c,
     const unsigned char *p, const unsigned char *end);
@@ -360,6 +360,9 @@ static int       sg_body_seeded;
 
 #define sg_body_is(s, len, lit)                                               \
     ((len) == sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)
+
+#define sg_body_is_space(c)                                                   \
+    ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
 
 #define sg_body_is_alpha(c)  ((unsigned char) (((c) | 0x20) - 'a') < 26)
 
@@ -923,7 +926,7 @@ sg_body_tokens(sg_body_t *v, const unsigned char *start,
 
         case '"':
             if (v->member == sg_role_event) {
-                q = sg_body_whole_event(v, p, end);
+                q = sg_body_whole_events(v, p, end);
 
                 if (q != NULL) {
                     p = q;
@@ -1066,32 +1069,56 @@ sg_body_tokens(sg_body_t *v, const unsigned char *start,
 
 
 /*
- * An element of filters.email_events that is an email event written as
- * it is, followed by its closing quote: taken at once, and the end of the
- * string is returned.  Its length comes from which event it is, not from
- * a search for the quote, so that the next token can be read before the
- * comparisons are done.  Else NULL.
+ * Elements of filters.email_events that are email events written as they
+ * are, one after the other ("open", "click"), from the one whose opening
+ * quote ends before p: taken at once, up to the closing quote of the last
+ * of them, which is returned; else NULL.  An event's length comes from
+ * which event it is, not from a search for its closing quote, so the
+ * bytes after it are read before the comparisons are done.
  */
 static const unsigned char *
-sg_body_whole_event(sg_body_t *v, const unsigned char *p,
+sg_body_whole_events(sg_body_t *v, const unsigned char *p,
     const unsigned char *end)
 {
-    size_t  n;
+    size_t                n;
+    const unsigned char  *q, *last;
 
     if (v->expect != ex_value && v->expect != ex_first_item) {
         return NULL;
     }
 
-    n = sg_body_event_prefix(p, end - p);
+    last = NULL;
 
-    if (n == 0 || (size_t) (end - p) <= n || p[n] != '"') {
-        return NULL;
+    for ( ;; ) {
+        n = sg_body_event_prefix(p, end - p);
+
+        if (n == 0 || (size_t) (end - p) <= n || p[n] != '"') {
+            break;
+        }
+
+        sg_body_event(v, 1);
+        last = p + n + 1;
+
+        if (last == end || *last != ',') {
+            break;
+        }
+
+        for (q = last + 1; q < end && sg_body_is_space(*q); q++) {
+            /* void */
+        }
+
+        if (q == end || *q != '"') {
+            break;
+        }
+
+        p = q + 1;
     }
 
-    sg_body_event(v, 1);
-    v->expect = ex_next;
+    if (last != NULL) {
+        v->expect = ex_next;
+    }
 
-    return p + n + 1;
+    return last;
 }
 
 

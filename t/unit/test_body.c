@@ -466,6 +466,31 @@ test_events(void)
           post(GOOD_DEST, "[\"dr\\u006fp\",\"\\u006fpen\"]", GOOD_KEY,
                GOOD_REGION, NULL), VALID);
 
+    check("events with white space around the commas", PATCH, 0,
+          "{\"filters\":{\"email_events\":[ \"open\" , \"click\",\n\t\"drop\""
+          ",\r\n\"bounce\" ]}}", VALID);
+
+    check("a run of events broken by a wrong one", PATCH, 0,
+          "{\"filters\":{\"email_events\":[\"open\",\"click\",\"opened\","
+          "\"open\",\"drop\\u0020\",\"drop\",\"dro\"]}}",
+          "filters.email_events[2] is not a valid email event, "
+          "filters.email_events[4] is not a valid email event, "
+          "filters.email_events[6] is not a valid email event");
+
+    check("events without a comma", PATCH, 0,
+          "{\"filters\":{\"email_events\":[\"open\",\"click\" \"drop\"]}}",
+          not_json_after("{\"filters\":{\"email_events\":[\"open\","
+                         "\"click\" \"drop\""));
+
+    check("an event after a comma that ends the array", PATCH, 0,
+          "{\"filters\":{\"email_events\":[\"open\",\"click\",]}}",
+          not_json_after("{\"filters\":{\"email_events\":[\"open\","
+                         "\"click\",]"));
+
+    check("an event as a name inside email_events", PATCH, 0,
+          "{\"filters\":{\"email_events\":[{\"open\":\"open\"},\"open\"]}}",
+          "filters.email_events[0] is not a valid email event");
+
     check("\\u0000 in an event", PATCH, 0,
           "{\"filters\":{\"email_events\":[\"open\",\"open\\u0000\"]}}",
           not_json_after("{\"filters\":{\"email_events\":[\"open\","
