@@ -4,7 +4,8 @@
  * body arrives in; and the same properties.write_key as jansson decodes.
  *
  * Input layout:
- *   [0]      bit 0: PATCH schema (else POST), bit 1: strict
+ *   [0]      bit 0: PATCH schema (else POST), bit 1: strict,
+ *            bit 2: SipHash for member names from the first lookup
  *   [1]      seed of the piece sizes (0: the whole body in one piece)
  *   rest     the body
  */
@@ -39,7 +40,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     schema = (data[0] & 1) ? SG_BODY_UPDATE : SG_BODY_CREATE;
-    flags = (data[0] & 2) ? SG_BODY_STRICT : 0;
+    flags = ((data[0] & 2) ? SG_BODY_STRICT : 0)
+            | ((data[0] & 4) ? SG_BODY_SIPHASH : 0);
     seed = data[1];
     data += 2;
     size -= 2;

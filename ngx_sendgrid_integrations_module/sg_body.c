@@ -51,10 +51,18 @@
 #define SG_BODY_LINEAR     16
 
 #define SG_BODY_NO_SLOT    ((size_t) -1)
+#define SG_BODY_FAR_SLOT   ((size_t) -2)
+
+/* a probe of more groups with the fast hash switches to SipHash */
+#define SG_BODY_PROBES_MAX  4
 
 /* the first size of the hash table, and the most names open at once */
 #define SG_BODY_TABLE_MIN  1024
-#define SG_BODY_KEYS_MAX   ((size_t) UINT32_MAX - 1)
+#define SG_BODY_KEYS_MAX   ((size_t) UINT32_MAX)
+
+/* the slots of the hash table are probed in groups of 8 */
+#define SG_BODY_GROUP      8
+#define SG_BODY_BYTES      0x0101010101010101ULL
 
 /* the largest exponent kept while reading a number: far beyond a double */
 #define SG_BODY_EXP_MAX    1000000000000000LL
@@ -141,7 +149,7 @@ typedef struct {
 /* a name of a hashed object in the hash table */
 typedef struct {
     uint32_t        hash;
-    uint32_t        key;        /* index in keys + 1; 0: the slot is free */
+    uint32_t        key;        /* index in keys */
 } sg_body_slot_t;
 
 typedef struct {
@@ -158,6 +166,7 @@ struct sg_body_s {
     unsigned            create:1;
     unsigned            strict:1;
     unsigned            finished:1;
+    unsigned            siphash:1;      /* names collided: hashed safely */
 
     /* the current token */
     unsigned            bad:1;          /* not expected here: fails at end */
@@ -205,9 +214,11 @@ struct sg_body_s {
     sg_body_key_t      *keys;
     size_t              nkeys;
     size_t              keys_size;
-    sg_body_slot_t     *table;
+    unsigned char      *tags;           /* of the slots, 0: free */
+    sg_body_slot_t     *table;          /* in the same allocation */
     size_t              table_size;
     size_t              table_used;
+    size_t              probes_max;     /* before SipHash is used */
 
     /* facts */
     unsigned char       top_array;
@@ -281,9 +292,15 @@ static size_t sg_body_put_name(char *dst, const unsigned char *name,
     size_t len);
 static int sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl);
 static int sg_body_table_room(sg_body_t *v);
+static int sg_body_table_siphash(sg_body_t *v);
+static int sg_body_table_rebuild(sg_body_t *v, size_t size,
+    unsigned rehash);
 static size_t sg_body_table_free(sg_body_t *v, uint32_t hash);
 static void sg_body_table_set(sg_body_t *v, size_t slot, size_t i,
     uint32_t hash);
+static uint64_t sg_body_group(const unsigned char *p);
+static uint64_t sg_body_zero_bytes(uint64_t w);
+static size_t sg_body_first_byte(uint64_t mask);
 static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
     size_t len);
 static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
@@ -315,7 +332,12 @@ static int sg_body_add(sg_body_buf_t *b, const void *data, size_t len);
 static int sg_body_say(sg_body_buf_t *b, const char *text, size_t len);
 static int sg_body_grow(sg_body_buf_t *b, size_t need);
 static void sg_body_buf_free(sg_body_buf_t *b);
-static uint32_t sg_body_hash(const unsigned char *p, size_t len);
+static uint32_t sg_body_hash(sg_body_t *v, const unsigned char *p,
+    size_t len);
+static uint32_t sg_body_fast_hash(const unsigned char *p, size_t len);
+static uint64_t sg_body_mix(uint64_t x);
+static uint64_t sg_body_tail(const unsigned char *p, size_t n);
+static uint32_t sg_body_siphash(const unsigned char *p, size_t len);
 static void sg_body_seed(void);
 
 
@@ -361,6 +383,9 @@ static int       sg_body_seeded;
 #define sg_body_is(s, len, lit)                                               \
     ((len) == sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)
 
+/* the tag of a name's hash in the hash table: never 0, which is free */
+#define sg_body_tag(hash)    ((unsigned char) (0x80 | ((hash) >> 25)))
+
 #define sg_body_is_space(c)                                                   \
     ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
 
@@ -390,6 +415,7 @@ sg_body_create(sg_body_schema_t schema, unsigned flags)
 
     v->create = (schema == SG_BODY_CREATE);
     v->strict = (flags & SG_BODY_STRICT) ? 1 : 0;
+    v->probes_max = (flags & SG_BODY_SIPHASH) ? 0 : SG_BODY_PROBES_MAX;
     v->member = sg_role_top;
 
     v->levels = v->levels_fixed;
@@ -501,7 +527,7 @@ sg_body_destroy(sg_body_t *v)
         free(v->keys);
     }
 
-    free(v->table);
+    free(v->tags);
 
     sg_body_buf_free(&v->arena);
     sg_body_buf_free(&v->wkey);
@@ -1280,7 +1306,7 @@ sg_body_close(sg_body_t *v, unsigned array, size_t pos)
     if (lvl->hashed) {
         /* last in, first out: clearing the slots undoes the insertions */
         for (i = v->nkeys; i-- > lvl->keys; /* void */) {
-            v->table[v->keys[i].slot].key = 0;
+            v->tags[v->keys[i].slot] = 0;
             v->table_used--;
         }
     }
@@ -1673,8 +1699,18 @@ sg_body_name(sg_body_t *v, size_t pos)
             return sg_body_nomem(v);
         }
 
-        hash = sg_body_hash(name, len);
+        hash = sg_body_hash(v, name, len);
         slot = sg_body_name_slot(v, lvl, name, len, hash);
+
+        if (slot == SG_BODY_FAR_SLOT) {
+            /* names chosen to collide in the fast hash */
+            if (sg_body_table_siphash(v) != 0) {
+                return sg_body_nomem(v);
+            }
+
+            hash = sg_body_hash(v, name, len);
+            slot = sg_body_name_slot(v, lvl, name, len, hash);
+        }
 
         if (slot == SG_BODY_NO_SLOT) {
             return sg_body_fail_duplicate(v, name, len, pos);
@@ -1738,34 +1774,52 @@ sg_body_name_among(sg_body_t *v, sg_body_level_t *lvl,
 
 /*
  * The free slot of the hash table where the name goes, or SG_BODY_NO_SLOT
- * when the hashed object at lvl has it already.  The table holds the
- * names of every hashed object open, those of lvl from lvl->keys on.
+ * when the hashed object at lvl has it already, or SG_BODY_FAR_SLOT when
+ * the fast hash made the probe too long.  The table holds the names of
+ * every hashed object open, those of lvl from lvl->keys on.
  */
 static size_t
 sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
     const unsigned char *name, size_t len, uint32_t hash)
 {
-    size_t           slot, mask;
+    size_t           g, mask, slot, probes;
+    uint64_t         tags, same;
     sg_body_key_t   *k;
     sg_body_slot_t  *e;
 
-    mask = v->table_size - 1;
+    mask = v->table_size / SG_BODY_GROUP - 1;
+    probes = 0;
 
-    for (slot = hash & mask; (e = &v->table[slot])->key != 0;
-         slot = (slot + 1) & mask)
-    {
-        if (e->hash != hash || e->key - 1 < lvl->keys) {
-            continue;
+    for (g = hash & mask; /* void */; g = (g + 1) & mask) {
+        if (++probes > v->probes_max && !v->siphash) {
+            return SG_BODY_FAR_SLOT;
         }
 
-        k = &v->keys[e->key - 1];
+        tags = sg_body_group(v->tags + g * SG_BODY_GROUP);
+        same = sg_body_zero_bytes(tags ^ (sg_body_tag(hash) * SG_BODY_BYTES));
 
-        if (k->len == len && memcmp(v->arena.data + k->off, name, len) == 0) {
-            return SG_BODY_NO_SLOT;
+        for ( /* void */ ; same; same &= same - 1) {
+            slot = g * SG_BODY_GROUP + sg_body_first_byte(same);
+            e = &v->table[slot];
+
+            if (e->hash != hash || e->key < lvl->keys) {
+                continue;
+            }
+
+            k = &v->keys[e->key];
+
+            if (k->len == len
+                && memcmp(v->arena.data + k->off, name, len) == 0)
+            {
+                return SG_BODY_NO_SLOT;
+            }
+        }
+
+        if (sg_body_zero_bytes(tags)) {
+            return g * SG_BODY_GROUP
+                   + sg_body_first_byte(sg_body_zero_bytes(tags));
         }
     }
-
-    return slot;
 }
 
 
@@ -1918,7 +1972,7 @@ sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl)
         }
 
         k = &v->keys[i];
-        hash = sg_body_hash(v->arena.data + k->off, k->len);
+        hash = sg_body_hash(v, v->arena.data + k->off, k->len);
 
         sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
     }
@@ -1928,64 +1982,99 @@ sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl)
 
 
 /*
- * The hash table: open addressing with linear probing, at most half
- * full.  Names leave it in the reverse order of their arrival (their
- * object closes), which restores every probe sequence exactly, so no
- * tombstones are needed; growing re-inserts in the order of arrival to
- * keep that true.
+ * The hash table: open addressing, at most half full.  A slot has a tag,
+ * the top 7 bits of its name's hash with bit 7 set, and the tags of a
+ * group of 8 slots are compared at once; a name goes to the first free
+ * slot of the groups from the one its hash chooses on.  Names leave the
+ * table in the reverse order of their arrival (their object closes),
+ * which restores every group exactly, so no tombstones are needed;
+ * growing re-inserts in the order of arrival to keep that true.
  */
 static int
 sg_body_table_room(sg_body_t *v)
 {
-    size_t           i, size;
-    uint32_t         hash;
-    sg_body_slot_t  *table, *old;
-
     if ((v->table_used + 1) * 2 <= v->table_size) {
         return 0;
     }
 
-    size = v->table_size ? v->table_size * 2 : SG_BODY_TABLE_MIN;
+    return sg_body_table_rebuild(v, v->table_size ? v->table_size * 2
+                                                  : SG_BODY_TABLE_MIN, 0);
+}
 
-    table = calloc(size, sizeof(sg_body_slot_t));
-    if (table == NULL) {
+
+/* Names collide in the fast hash: all are hashed again with SipHash. */
+static int
+sg_body_table_siphash(sg_body_t *v)
+{
+    v->siphash = 1;
+
+    return sg_body_table_rebuild(v, v->table_size, 1);
+}
+
+
+/*
+ * Moves the names to a new table of size slots, in the order of their
+ * arrival; with rehash, hashing them again.
+ */
+static int
+sg_body_table_rebuild(sg_body_t *v, size_t size, unsigned rehash)
+{
+    size_t           i;
+    uint32_t         hash;
+    unsigned char   *tags, *old_tags;
+    sg_body_key_t   *k;
+    sg_body_slot_t  *old;
+
+    tags = malloc(size * (1 + sizeof(sg_body_slot_t)));
+    if (tags == NULL) {
         return -1;
     }
 
+    memset(tags, 0, size);
+
+    old_tags = v->tags;
     old = v->table;
 
-    v->table = table;
+    v->tags = tags;
+    v->table = (sg_body_slot_t *) (tags + size);
     v->table_size = size;
     v->table_used = 0;
 
     for (i = 0; i < v->nkeys; i++) {
-        if (v->keys[i].slot != SG_BODY_NO_SLOT) {
-            hash = old[v->keys[i].slot].hash;
-            sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
+        k = &v->keys[i];
+
+        if (k->slot == SG_BODY_NO_SLOT) {
+            continue;
         }
+
+        hash = rehash ? sg_body_hash(v, v->arena.data + k->off, k->len)
+                      : old[k->slot].hash;
+
+        sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
     }
 
-    free(old);
+    free(old_tags);
 
     return 0;
 }
 
 
-/* The first free slot on the probe sequence of hash. */
+/* The first free slot for hash. */
 static size_t
 sg_body_table_free(sg_body_t *v, uint32_t hash)
 {
-    size_t  slot, mask;
+    size_t    g, mask;
+    uint64_t  free;
 
-    mask = v->table_size - 1;
+    mask = v->table_size / SG_BODY_GROUP - 1;
 
-    for (slot = hash & mask; v->table[slot].key != 0;
-         slot = (slot + 1) & mask)
-    {
-        /* void */
+    for (g = hash & mask; /* void */; g = (g + 1) & mask) {
+        free = sg_body_zero_bytes(sg_body_group(v->tags + g * SG_BODY_GROUP));
+
+        if (free) {
+            return g * SG_BODY_GROUP + sg_body_first_byte(free);
+        }
     }
-
-    return slot;
 }
 
 
@@ -1993,10 +2082,50 @@ sg_body_table_free(sg_body_t *v, uint32_t hash)
 static void
 sg_body_table_set(sg_body_t *v, size_t slot, size_t i, uint32_t hash)
 {
+    v->tags[slot] = sg_body_tag(hash);
     v->table[slot].hash = hash;
-    v->table[slot].key = (uint32_t) (i + 1);
+    v->table[slot].key = (uint32_t) i;
     v->keys[i].slot = slot;
     v->table_used++;
+}
+
+
+/* The tags of the 8 slots at p, that of p[i] in byte i of the word. */
+static uint64_t
+sg_body_group(const unsigned char *p)
+{
+    return (uint64_t) p[0] | (uint64_t) p[1] << 8 | (uint64_t) p[2] << 16
+           | (uint64_t) p[3] << 24 | (uint64_t) p[4] << 32
+           | (uint64_t) p[5] << 40 | (uint64_t) p[6] << 48
+           | (uint64_t) p[7] << 56;
+}
+
+
+/* Bit 7 set in the bytes of w that are 0, and in no other. */
+static uint64_t
+sg_body_zero_bytes(uint64_t w)
+{
+    /* a byte's low 7 bits plus 0x7f carry into bit 7 unless all are 0 */
+    return ~(((w & (0x7f * SG_BODY_BYTES)) + 0x7f * SG_BODY_BYTES) | w)
+           & (0x80 * SG_BODY_BYTES);
+}
+
+
+/* The lowest byte with bit 7 set of a mask that has one. */
+static size_t
+sg_body_first_byte(uint64_t mask)
+{
+#if (defined __GNUC__)
+    return __builtin_ctzll(mask) / 8;
+#else
+    size_t  i;
+
+    for (i = 0; (mask & 0x80) == 0; i++) {
+        mask >>= 8;
+    }
+
+    return i;
+#endif
 }
 
 
@@ -2748,9 +2877,72 @@ sg_body_buf_free(sg_body_buf_t *b)
 
 
 /*
- * SipHash-1-3 of the name, keyed per process: names come from the client,
- * and a keyed hash keeps them from being chosen to collide.
+ * The hash of a name, keyed per process: names come from the client, and
+ * a keyed hash keeps them from being chosen to collide.  A fast one is
+ * used until a probe runs long (sg_body_name_slot()), then SipHash-1-3,
+ * which no choice of names defeats, for the rest of the body.
  */
+static uint32_t
+sg_body_hash(sg_body_t *v, const unsigned char *p, size_t len)
+{
+    return v->siphash ? sg_body_siphash(p, len) : sg_body_fast_hash(p, len);
+}
+
+
+/* murmur3's finalizer per 8 bytes: each input bit flips half the output */
+static uint32_t
+sg_body_fast_hash(const unsigned char *p, size_t len)
+{
+    size_t    i;
+    uint64_t  h, w;
+
+    h = sg_body_k0 ^ len;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = sg_body_mix(h ^ w);
+    }
+
+    return (uint32_t) sg_body_mix(h ^ sg_body_tail(p + i, len - i)
+                                  ^ sg_body_k1);
+}
+
+
+static uint64_t
+sg_body_mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+
+    return x;
+}
+
+
+/* The last n < 8 bytes of a name, in a word. */
+static uint64_t
+sg_body_tail(const unsigned char *p, size_t n)
+{
+    uint64_t  b;
+
+    b = 0;
+
+    switch (n) {
+    case 7: b |= (uint64_t) p[6] << 48; /* fall through */
+    case 6: b |= (uint64_t) p[5] << 40; /* fall through */
+    case 5: b |= (uint64_t) p[4] << 32; /* fall through */
+    case 4: b |= (uint64_t) p[3] << 24; /* fall through */
+    case 3: b |= (uint64_t) p[2] << 16; /* fall through */
+    case 2: b |= (uint64_t) p[1] << 8;  /* fall through */
+    case 1: b |= (uint64_t) p[0];
+    }
+
+    return b;
+}
+
+
 #define sg_rotl(x, b)  (((x) << (b)) | ((x) >> (64 - (b))))
 
 #define sg_sipround                                                           \
@@ -2762,7 +2954,7 @@ sg_body_buf_free(sg_body_buf_t *b)
     } while (0)
 
 static uint32_t
-sg_body_hash(const unsigned char *p, size_t len)
+sg_body_siphash(const unsigned char *p, size_t len)
 {
     size_t    i;
     uint64_t  v0, v1, v2, v3, m, b;
@@ -2779,17 +2971,7 @@ sg_body_hash(const unsigned char *p, size_t len)
         v0 ^= m;
     }
 
-    b = (uint64_t) len << 56;
-
-    switch (len & 7) {
-    case 7: b |= (uint64_t) p[i + 6] << 48; /* fall through */
-    case 6: b |= (uint64_t) p[i + 5] << 40; /* fall through */
-    case 5: b |= (uint64_t) p[i + 4] << 32; /* fall through */
-    case 4: b |= (uint64_t) p[i + 3] << 24; /* fall through */
-    case 3: b |= (uint64_t) p[i + 2] << 16; /* fall through */
-    case 2: b |= (uint64_t) p[i + 1] << 8;  /* fall through */
-    case 1: b |= (uint64_t) p[i];
-    }
+    b = (uint64_t) len << 56 | sg_body_tail(p + i, len & 7);
 
     v3 ^= b;
     sg_sipround;

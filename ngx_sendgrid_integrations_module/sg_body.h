@@ -22,6 +22,13 @@ typedef enum {
 
 #define SG_BODY_STRICT  0x01   /* unknown members are failures */
 
+/*
+ * The member names of a large object are hashed with a fast keyed hash,
+ * and with SipHash once names are seen to collide in it; with this flag
+ * from the first name looked up, which tests use to reach that path.
+ */
+#define SG_BODY_SIPHASH 0x02
+
 /* properties.write_key: length in Unicode code points */
 #define SG_BODY_WRITE_KEY_MIN  6
 #define SG_BODY_WRITE_KEY_MAX  51

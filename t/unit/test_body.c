@@ -563,6 +563,8 @@ test_write_key(void)
         { "\xf0\x9f\x98\x80", 52, 0 },
         { "\\u00e9", 6, 1 },
         { "\\u00e9", 5, 0 },
+        { "\\u20ac", 6, 1 },                    /* 3 bytes decoded */
+        { "\\u20AC", 52, 0 },
         { "\\ud83d\\ude00", 51, 1 },            /* pairs count as one */
         { "\\ud83d\\ude00", 52, 0 },
         { "\\ud83d\\ude00", 3, 0 },
@@ -1013,6 +1015,11 @@ test_syntax(void)
     check("trailing comma in an array", PATCH, 0, "{\"a\":[1,]}",
           not_json_after("{\"a\":[1,]"));
     check("leading comma", PATCH, 0, "{,}", not_json(2));
+    check("colon after a value", PATCH, 0, "{\"a\":1:2}",
+          not_json_after("{\"a\":1:"));
+    check("colon in an array", PATCH, 0, "{\"a\":[:]}",
+          not_json_after("{\"a\":[:"));
+    check("two colons", PATCH, 0, "{\"a\"::1}", not_json_after("{\"a\"::"));
     check("name not a string", PATCH, 0, "{label:1}", not_json(6));
     check("name a number", PATCH, 0, "{12:1}", not_json(3));
     check("single quotes", PATCH, 0, "{'a':1}", not_json(2));
@@ -1376,6 +1383,102 @@ test_large(void)
 }
 
 
+/* Objects with enough names to be hashed, with each kind of hash. */
+static void
+test_hashed(void)
+{
+    char         *body, *inner, *outer, name[80];
+    size_t        i, j, n;
+    unsigned      flags;
+    const char   *kind;
+
+    for (i = 0; i < 2; i++) {
+        flags = i ? SG_BODY_SIPHASH : 0;
+        kind = i ? "SipHash" : "fast hash";
+
+        snprintf(name, sizeof(name), "%s: 100 names", kind);
+        body = items("{\"x\":{", "\"n%zu\":0", 100, "}}");
+        check(name, PATCH, flags, body, VALID);
+        free(body);
+
+        /* the 16th name is the last compared in turn, the 17th the first
+         * hashed */
+        for (n = 15; n <= 17; n++) {
+            snprintf(name, sizeof(name), "%s: name %zu again", kind, n);
+            body = items("{\"x\":{", "\"n%zu\":0", 100, "");
+            outer = malloc(strlen(body) + 32);
+            sprintf(outer, "%s,\"n%zu\":1}}", body, n - 1);
+            inner = strdup(outer + strlen(body) + 2);
+            *strchr(inner, '"') = '\0';
+            check(name, PATCH, flags, outer,
+                  duplicate(inner, strlen(outer) - 4));
+            free(inner);
+            free(outer);
+            free(body);
+        }
+
+        snprintf(name, sizeof(name), "%s: long names differing at the end",
+                 kind);
+        body = items("{\"x\":{",
+                     "\"a-long-name-of-forty-bytes-and-more-%05zu\":0", 300,
+                     ",\"a-long-name-of-forty-bytes-and-more-00299\":0}}");
+        check(name, PATCH, flags, body,
+              duplicate("a-long-name-of-forty-bytes-and-more-00299",
+                        strlen(body) - 4));
+        free(body);
+
+        /* an inner object's names are its own, and leave with it */
+        inner = items("{", "\"n%zu\":0", 40, ",\"only-inner\":1}");
+        body = items("", "\"n%zu\":0", 40, "");
+        outer = malloc(2 * strlen(body) + strlen(inner) + 64);
+
+        sprintf(outer, "{%s,\"inner\":%s,\"only-inner\":2}", body, inner);
+        snprintf(name, sizeof(name), "%s: nested objects with the same "
+                 "names", kind);
+        check(name, PATCH, flags, outer, VALID);
+
+        sprintf(outer, "{%s,\"inner\":%s,\"n39\":2}", body, inner);
+        snprintf(name, sizeof(name), "%s: an outer name again after the "
+                 "inner object", kind);
+        check(name, PATCH, flags, outer, duplicate("n39", strlen(outer) - 3));
+
+        sprintf(outer, "[{%s},{%s},%s]", body, body, inner);
+        snprintf(name, sizeof(name), "%s: sibling objects with the same "
+                 "names", kind);
+        check(name, PATCH, flags, outer,
+              "request body must be a JSON object");
+
+        free(outer);
+        free(body);
+        free(inner);
+
+        /* deep: each level hashed, a duplicate at the innermost */
+        body = items("", "\"n%zu\":0", 20, "");
+        outer = malloc(8 * (strlen(body) + 16) + 64);
+        outer[0] = '\0';
+
+        for (n = 0; n < 6; n++) {
+            strcat(outer, "{");
+            strcat(outer, body);
+            strcat(outer, ",\"d\":");
+        }
+
+        strcat(outer, "{\"n1\":0,\"n1\":0}");
+        n = strlen(outer) - 3;
+
+        for (j = 0; j < 6; j++) {
+            strcat(outer, "}");
+        }
+
+        snprintf(name, sizeof(name), "%s: six hashed objects deep", kind);
+        check(name, PATCH, flags, outer, duplicate("n1", n));
+
+        free(outer);
+        free(body);
+    }
+}
+
+
 /* feed() answers early only when the message is final */
 static void
 test_early(void)
@@ -1429,6 +1532,7 @@ main(void)
     test_utf8();
     test_depth();
     test_large();
+    test_hashed();
     test_early();
 
     return done_testing();
