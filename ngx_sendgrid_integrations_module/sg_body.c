@@ -5,6 +5,11 @@
  * of the open containers, the decoded member names of the open objects
  * (for duplicates) and a few facts about the members the schema names.
  *
+ * Most tokens lie whole in the buffer fed and need no closer look:
+ * strings without escapes, integers that fit, literals, runs of email
+ * events.  sg_body_tokens() takes those at once; the states of the lexer
+ * read the others byte by byte, across buffers.
+ *
  * Valid JSON is what jansson 2.14's json_loadb() accepts with
  * JSON_REJECT_DUPLICATES, and an error is reported at the position
  * jansson reports (load.c), which the scanner reproduces byte for byte:
