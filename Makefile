@@ -50,14 +50,14 @@ static: deps
 asan: deps
 	@scripts/build-nginx asan
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SG_SRCS) $(SG_HDRS)
+$(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(SG_SRCS) $(SG_HDRS)
 	@mkdir -p $(dir $@)
 	$(UNIT_CC) $(UNIT_FLAGS) -o $@ $< $(SG_SRCS) $(SG_LIBS)
 
 unit: deps $(UNIT_BINS)
 	$(PROVE) --exec '' $(UNIT_BINS)
 
-$(BUILD)/fuzz/%: fuzz/%.c $(SG_SRCS) $(SG_HDRS)
+$(BUILD)/fuzz/%: fuzz/%.c $(wildcard t/unit/*.h) $(SG_SRCS) $(SG_HDRS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(SG_SRCS) $(SG_LIBS)
 
