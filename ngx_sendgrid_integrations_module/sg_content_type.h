@@ -1,5 +1,5 @@
 /*
- * The Content-Type rule of SPEC 5 and 8.  No nginx headers.
+ * The Content-Type rule of request bodies.  No nginx headers.
  */
 
 #ifndef SG_CONTENT_TYPE_H

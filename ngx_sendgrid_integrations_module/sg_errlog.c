@@ -1,5 +1,5 @@
 /*
- * The normalized, secret-free error line (SPEC 7).
+ * The normalized, secret-free error line.
  *
  * Three stages: the body is turned into text (decompressed when it must),
  * the text into at most SG_ERRLOG_ERRORS_MAX entries of (field, message),

@@ -1,7 +1,7 @@
 /*
- * Normalized, secret-free error lines of SPEC section 7.  No nginx
- * headers.  Every error response on the module's routes, the gateway's own
- * and the upstream's, is reduced to one line of JSON:
+ * Normalized, secret-free error lines.  No nginx headers.  Every error
+ * response on the module's routes, the gateway's own and the upstream's,
+ * is reduced to one line of JSON:
  *
  *   {"source":"upstream","status":400,"operation":"create",
  *    "region":"global","subuser":"acme",

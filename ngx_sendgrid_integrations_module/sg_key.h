@@ -1,5 +1,5 @@
 /*
- * API key file contents (SPEC 2 and 8).  No nginx headers.
+ * API key file contents.  No nginx headers.
  */
 
 #ifndef SG_KEY_H

@@ -1,7 +1,7 @@
 /*
- * The route allowlist of SPEC section 4: decides from the request method
- * and the raw request target whether a request is one of the five
- * Integrations operations in canonical form.  No nginx headers.
+ * The route allowlist: decides from the request method and the raw
+ * request target whether a request is one of the five Integrations
+ * operations in canonical form.  No nginx headers.
  */
 
 #ifndef SG_ROUTE_H
@@ -56,7 +56,7 @@ typedef struct {
  * nothing and reads only method[0..method_len) and target[0..target_len);
  * either may be NULL when its length is 0.
  *
- * Checks in the order of SPEC 8, the first failure answers:
+ * Checks in this order, the first failure answers:
  *
  *   1. path and method: a '#' anywhere, or a path (the target up to the
  *      first '?') other than exactly /v3/marketing/integrations or
