@@ -19,6 +19,10 @@ static char *ngx_http_sendgrid_default_region(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_sendgrid_api_key_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_sendgrid_subuser(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_sendgrid_subuser_once(ngx_conf_t *cf,
+    ngx_http_sendgrid_loc_conf_t *slcf);
 static char *ngx_http_sendgrid_subuser_region(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_sendgrid_upstream_host(ngx_conf_t *cf,
@@ -73,9 +77,9 @@ ngx_command_t  ngx_http_sendgrid_commands[] = {
 
     { ngx_string("sendgrid_subuser"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      ngx_http_sendgrid_subuser,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_sendgrid_loc_conf_t, subuser),
+      0,
       NULL },
 
     { ngx_string("sendgrid_subuser_region"),
@@ -204,48 +208,43 @@ ngx_http_sendgrid_default_region(ngx_conf_t *cf, ngx_command_t *cmd,
     return NGX_CONF_OK;
 }
 
-
 static void
 ngx_http_sendgrid_forget_key(void *data)
 {
-    ngx_str_t  *key = data;
+    ngx_str_t  *line = data;
 
-    ngx_explicit_memzero(key->data, key->len);
+    ngx_explicit_memzero(line->data, line->len);
 }
 
 
 /*
- * Reads and checks a key file.  What is kept is the Authorization value
- * "Bearer <key>", in the configuration's pool, wiped when that pool goes;
- * the key itself is remembered for redaction.
+ * Reads and checks the key file at path (a full name).  What is kept is
+ * the header line "Authorization: Bearer <key>" CRLF, in the
+ * configuration's pool, wiped when that pool goes.
  */
-static ngx_int_t
-ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path,
-    ngx_str_t *authorization)
+static ngx_http_sendgrid_key_t *
+ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path)
 {
-    u_char                          buf[NGX_HTTP_SENDGRID_KEY_FILE_MAX + 1];
-    size_t                          len;
-    ssize_t                         n;
-    ngx_fd_t                        fd;
-    ngx_str_t                      *copy;
-    const char                     *err;
-    sg_secret_t                    *secret;
-    ngx_pool_cleanup_t             *cln;
-    const unsigned char            *data;
-    ngx_http_sendgrid_main_conf_t  *smcf;
+    u_char                   buf[NGX_HTTP_SENDGRID_KEY_FILE_MAX + 1];
+    u_char                  *p;
+    size_t                   len;
+    ssize_t                  n;
+    ngx_fd_t                 fd;
+    const char              *err;
+    ngx_pool_cleanup_t      *cln;
+    const unsigned char     *data;
+    ngx_http_sendgrid_key_t *key;
+
+    static ngx_str_t  bearer = ngx_string("Authorization: Bearer ");
 
     len = 0;
-
-    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
     fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "cannot open API key file \"%V\"", path);
-        return NGX_ERROR;
+        return NULL;
     }
 
     n = ngx_read_fd(fd, buf, sizeof(buf));
@@ -254,7 +253,7 @@ ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "cannot read API key file \"%V\"", path);
         (void) ngx_close_file(fd);
-        return NGX_ERROR;
+        return NULL;
     }
 
     (void) ngx_close_file(fd);
@@ -266,40 +265,110 @@ ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path,
         ngx_explicit_memzero(buf, sizeof(buf));
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "API key file \"%V\" %s", path, err);
-        return NGX_ERROR;
+        return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_str_t));
+    key = ngx_pcalloc(cf->pool, sizeof(ngx_http_sendgrid_key_t));
+    if (key == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    copy = cln->data;
-    copy->len = sizeof("Bearer ") - 1 + len;
-    copy->data = ngx_pnalloc(cf->pool, copy->len);
-    if (copy->data == NULL) {
-        copy->len = 0;
-        return NGX_ERROR;
+    key->line.len = bearer.len + len + sizeof(CRLF) - 1;
+    key->line.data = ngx_pnalloc(cf->pool, key->line.len);
+    if (key->line.data == NULL) {
+        return NULL;
     }
 
-    ngx_memcpy(ngx_cpymem(copy->data, "Bearer ", sizeof("Bearer ") - 1),
-               data, len);
+    p = ngx_cpymem(key->line.data, bearer.data, bearer.len);
+    p = ngx_cpymem(p, data, len);
+    *p++ = CR; *p = LF;
+
     ngx_explicit_memzero(buf, sizeof(buf));
 
     cln->handler = ngx_http_sendgrid_forget_key;
+    cln->data = &key->line;
+
+    key->key.data = key->line.data + bearer.len;
+    key->key.len = len;
+    key->path = *path;
+
+    return key;
+}
+
+
+/* the key of the file name names, read when it is first named */
+static ngx_http_sendgrid_key_t *
+ngx_http_sendgrid_key(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_str_t                       path;
+    ngx_uint_t                      i;
+    ngx_http_sendgrid_key_t       **keys, *key;
+    ngx_http_sendgrid_main_conf_t  *smcf;
+
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NULL;
+    }
 
     smcf = ngx_http_conf_get_module_main_conf(cf,
                                          ngx_http_sendgrid_integrations_module);
 
-    secret = ngx_array_push(&smcf->secrets);
-    if (secret == NULL) {
+    keys = smcf->keys.elts;
+
+    for (i = 0; i < smcf->keys.nelts; i++) {
+        if (keys[i]->path.len == path.len
+            && ngx_strncmp(keys[i]->path.data, path.data, path.len) == 0)
+        {
+            return keys[i];
+        }
+    }
+
+    key = ngx_http_sendgrid_read_key(cf, &path);
+    if (key == NULL) {
+        return NULL;
+    }
+
+    keys = ngx_array_push(&smcf->keys);
+    if (keys == NULL) {
+        return NULL;
+    }
+
+    *keys = key;
+
+    return key;
+}
+
+
+/* every key, for redaction: once every key file has been read */
+ngx_int_t
+ngx_http_sendgrid_init_secrets(ngx_conf_t *cf)
+{
+    ngx_uint_t                      i;
+    ngx_http_sendgrid_key_t       **keys;
+    ngx_http_sendgrid_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf,
+                                         ngx_http_sendgrid_integrations_module);
+
+    smcf->nsecrets = smcf->keys.nelts;
+    smcf->secrets = ngx_palloc(cf->pool,
+                               (smcf->nsecrets + 1) * sizeof(sg_secret_t));
+    if (smcf->secrets == NULL) {
         return NGX_ERROR;
     }
 
-    secret->data = copy->data + sizeof("Bearer ") - 1;
-    secret->len = len;
+    keys = smcf->keys.elts;
 
-    *authorization = *copy;
+    for (i = 0; i < smcf->nsecrets; i++) {
+        smcf->secrets[i].data = keys[i]->key.data;
+        smcf->secrets[i].len = keys[i]->key.len;
+    }
 
     return NGX_OK;
 }
@@ -310,7 +379,7 @@ ngx_http_sendgrid_api_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_sendgrid_loc_conf_t *slcf = conf;
 
-    ngx_str_t   *value, path;
+    ngx_str_t   *value;
     ngx_uint_t   region;
 
     value = cf->args->elts;
@@ -322,15 +391,153 @@ ngx_http_sendgrid_api_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (slcf->authorization[region].data) {
+    if (slcf->key[region]) {
         return "is duplicate";
     }
 
-    path = value[1];
+    slcf->key[region] = ngx_http_sendgrid_key(cf, &value[1]);
 
-    if (ngx_http_sendgrid_read_key(cf, &path, &slcf->authorization[region])
-        != NGX_OK)
+    return slcf->key[region] ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/*
+ * The request header that value reads when it is exactly one $http_
+ * variable ("$http_on_behalf_of", "${http_x_team}"): its name as the
+ * variable spells it, or an empty string.
+ */
+static void
+ngx_http_sendgrid_variable_header(ngx_str_t *value, ngx_str_t *header)
+{
+    u_char  *p, c;
+    size_t   len, i;
+
+    ngx_str_null(header);
+
+    p = value->data;
+    len = value->len;
+
+    if (len > 3 && p[0] == '$' && p[1] == '{' && p[len - 1] == '}') {
+        p += 2;
+        len -= 3;
+
+    } else if (len > 1 && p[0] == '$') {
+        p++;
+        len--;
+
+    } else {
+        return;
+    }
+
+    if (len <= sizeof("http_") - 1
+        || ngx_strncmp(p, "http_", sizeof("http_") - 1) != 0)
     {
+        return;
+    }
+
+    p += sizeof("http_") - 1;
+    len -= sizeof("http_") - 1;
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        if (c != '_' && (c < '0' || c > '9') && ((c | 0x20) < 'a'
+                                                 || (c | 0x20) > 'z'))
+        {
+            return;
+        }
+    }
+
+    header->data = p;
+    header->len = len;
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_compile_subuser(ngx_conf_t *cf,
+    ngx_http_sendgrid_loc_conf_t *slcf, ngx_str_t *value)
+{
+    ngx_http_compile_complex_value_t  ccv;
+
+    slcf->subuser = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (slcf->subuser == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = slcf->subuser;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_sendgrid_variable_header(value, &slcf->subuser_header);
+
+    return ngx_http_sendgrid_subuser_once(cf, slcf);
+}
+
+
+/*
+ * Where the subuser comes from, as a header name with '-' for '_'
+ * ("on-behalf-of"), and the message that refuses it when sent more than
+ * once.
+ */
+static ngx_int_t
+ngx_http_sendgrid_subuser_once(ngx_conf_t *cf,
+    ngx_http_sendgrid_loc_conf_t *slcf)
+{
+    u_char     *p;
+    ngx_str_t  *h;
+
+    static ngx_str_t  once = ngx_string(" must be sent at most once");
+
+    h = &slcf->subuser_header;
+
+    if (h->len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, h->len + once.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    slcf->subuser_once.data = p;
+    slcf->subuser_once.len = h->len + once.len;
+
+    p = ngx_cpymem(p, h->data, h->len);
+    ngx_memcpy(p, once.data, once.len);
+
+    /* the name as a header is written, in the message */
+    for (p = slcf->subuser_once.data; p < slcf->subuser_once.data + h->len;
+         p++)
+    {
+        if (*p == '_') {
+            *p = '-';
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_sendgrid_subuser(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sendgrid_loc_conf_t *slcf = conf;
+
+    ngx_str_t  *value;
+
+    if (slcf->subuser) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_sendgrid_compile_subuser(cf, slcf, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -350,10 +557,7 @@ ngx_http_sendgrid_subusers_create(ngx_conf_t *cf)
 
     if (ngx_array_init(&t->entries, cf->pool, 4,
                        sizeof(ngx_http_sendgrid_subuser_t))
-        != NGX_OK
-        || ngx_array_init(&t->regexes, cf->pool, 4,
-                          sizeof(ngx_http_sendgrid_subuser_t *))
-           != NGX_OK)
+        != NGX_OK)
     {
         return NULL;
     }
@@ -395,16 +599,38 @@ ngx_http_sendgrid_compile_regex(ngx_conf_t *cf,
 }
 
 
+/* whether entry, the last one, repeats an exact name listed before it */
+static ngx_uint_t
+ngx_http_sendgrid_subuser_listed(ngx_http_sendgrid_subusers_t *t,
+    ngx_http_sendgrid_subuser_t *entry)
+{
+    ngx_uint_t                    i;
+    ngx_http_sendgrid_subuser_t  *e;
+
+    e = t->entries.elts;
+
+    for (i = 0; &e[i] != entry; i++) {
+        if (e[i].regex == NULL
+            && e[i].name.len == entry->name.len
+            && ngx_memcmp(e[i].name.data, entry->name.data, entry->name.len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static char *
 ngx_http_sendgrid_subuser_region(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_sendgrid_loc_conf_t *slcf = conf;
 
-    ngx_str_t                     *value, path;
-    ngx_uint_t                     i;
-    ngx_http_sendgrid_subuser_t   *entry, *e;
-    ngx_http_sendgrid_subusers_t  *t;
+    ngx_str_t                    *value;
+    ngx_http_sendgrid_subuser_t  *entry;
 
     value = cf->args->elts;
 
@@ -415,9 +641,7 @@ ngx_http_sendgrid_subuser_region(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
-    t = slcf->subusers;
-
-    entry = ngx_array_push(&t->entries);
+    entry = ngx_array_push(&slcf->subusers->entries);
     if (entry == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -434,40 +658,26 @@ ngx_http_sendgrid_subuser_region(ngx_conf_t *cf, ngx_command_t *cmd,
         return "has an empty subuser name";
     }
 
+    entry->name = value[1];
+
     if (value[1].data[0] == '~') {
-        entry->name.data = value[1].data + 1;
-        entry->name.len = value[1].len - 1;
+        entry->name.data++;
+        entry->name.len--;
 
         if (ngx_http_sendgrid_compile_regex(cf, entry) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
-    } else {
-        entry->name = value[1];
-
-        e = t->entries.elts;
-
-        for (i = 0; i < t->entries.nelts - 1; i++) {
-            if (e[i].regex == NULL
-                && e[i].name.len == entry->name.len
-                && ngx_strncmp(e[i].name.data, entry->name.data,
-                               entry->name.len) == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "duplicate subuser \"%V\" in "
-                                   "\"sendgrid_subuser_region\"",
-                                   &entry->name);
-                return NGX_CONF_ERROR;
-            }
-        }
+    } else if (ngx_http_sendgrid_subuser_listed(slcf->subusers, entry)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate subuser \"%V\" in "
+                           "\"sendgrid_subuser_region\"", &entry->name);
+        return NGX_CONF_ERROR;
     }
 
     if (cf->args->nelts == 4) {
-        path = value[3];
-
-        if (ngx_http_sendgrid_read_key(cf, &path, &entry->authorization)
-            != NGX_OK)
-        {
+        entry->key = ngx_http_sendgrid_key(cf, &value[3]);
+        if (entry->key == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -501,7 +711,43 @@ ngx_http_sendgrid_upstream_host(ngx_conf_t *cf, ngx_command_t *cmd,
 
     slcf->host[region] = value[2];
 
+    if (ngx_http_sendgrid_add_host(cf, &value[2]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/* remembers a host that requests to SendGrid may go to */
+ngx_int_t
+ngx_http_sendgrid_add_host(ngx_conf_t *cf, ngx_str_t *host)
+{
+    ngx_str_t                      *h;
+    ngx_uint_t                      i;
+    ngx_http_sendgrid_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf,
+                                         ngx_http_sendgrid_integrations_module);
+
+    h = smcf->hosts.elts;
+
+    for (i = 0; i < smcf->hosts.nelts; i++) {
+        if (h[i].len == host->len
+            && ngx_strncasecmp(h[i].data, host->data, host->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    h = ngx_array_push(&smcf->hosts);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = *host;
+
+    return NGX_OK;
 }
 
 
@@ -541,117 +787,88 @@ ngx_http_sendgrid_error_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static int ngx_libc_cdecl
+ngx_http_sendgrid_cmp_names(const void *one, const void *two)
+{
+    ngx_http_sendgrid_subuser_t  *a, *b;
+
+    a = *(ngx_http_sendgrid_subuser_t **) one;
+    b = *(ngx_http_sendgrid_subuser_t **) two;
+
+    return ngx_memn2cmp(a->name.data, b->name.data, a->name.len, b->name.len);
+}
+
+
 /*
  * Once a level's table is complete (its entries no longer move): regexes
- * are listed in configuration order, and exact names go into a hash of
- * their lower-cased forms; names that differ only in letter case are
- * chained, and a lookup confirms the exact bytes.
+ * are listed in configuration order, exact names sorted by their bytes
+ * for a binary search, which needs neither memory nor sizing at run time
+ * and takes names of any length.
  */
 static ngx_int_t
 ngx_http_sendgrid_subusers_init(ngx_conf_t *cf,
     ngx_http_sendgrid_subusers_t *t)
 {
-    ngx_int_t                      rc;
-    ngx_str_t                      name;
-    ngx_uint_t                     i, j;
-    ngx_hash_init_t                hash;
-    ngx_hash_keys_arrays_t         ha;
-    ngx_http_sendgrid_subuser_t   *e, **re;
+    ngx_uint_t                     i;
+    ngx_http_sendgrid_subuser_t   *e, **p;
 
-    ngx_memzero(&ha, sizeof(ngx_hash_keys_arrays_t));
-
-    ha.temp_pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, cf->log);
-    if (ha.temp_pool == NULL) {
+    if (ngx_array_init(&t->exact, cf->pool, t->entries.nelts,
+                       sizeof(ngx_http_sendgrid_subuser_t *))
+        != NGX_OK
+        || ngx_array_init(&t->regexes, cf->pool, t->entries.nelts,
+                          sizeof(ngx_http_sendgrid_subuser_t *))
+           != NGX_OK)
+    {
         return NGX_ERROR;
-    }
-
-    ha.pool = cf->pool;
-
-    if (ngx_hash_keys_array_init(&ha, NGX_HASH_SMALL) != NGX_OK) {
-        goto failed;
     }
 
     e = t->entries.elts;
 
     for (i = 0; i < t->entries.nelts; i++) {
-        if (e[i].regex) {
-            re = ngx_array_push(&t->regexes);
-            if (re == NULL) {
-                goto failed;
-            }
-
-            *re = &e[i];
-            continue;
+        p = ngx_array_push(e[i].regex ? &t->regexes : &t->exact);
+        if (p == NULL) {
+            return NGX_ERROR;
         }
 
-        name.len = e[i].name.len;
-        name.data = ngx_pnalloc(ha.temp_pool, name.len);
-        if (name.data == NULL) {
-            goto failed;
-        }
-
-        ngx_memcpy(name.data, e[i].name.data, name.len);
-
-        rc = ngx_hash_add_key(&ha, &name, &e[i], 0);
-
-        if (rc == NGX_ERROR) {
-            goto failed;
-        }
-
-        if (rc == NGX_BUSY) {
-            /* the same name in another letter case: chain it */
-            for (j = 0; j < i; j++) {
-                if (e[j].regex == NULL && e[j].next == NULL
-                    && e[j].name.len == e[i].name.len
-                    && ngx_strncasecmp(e[j].name.data, e[i].name.data,
-                                       e[i].name.len) == 0)
-                {
-                    e[j].next = &e[i];
-                    break;
-                }
-            }
-        }
+        *p = &e[i];
     }
 
-    hash.hash = &t->exact;
-    hash.key = ngx_hash_key_lc;
-    hash.max_size = 1024;
-    hash.bucket_size = ngx_align(64, ngx_cacheline_size);
-    hash.name = "sendgrid_subuser_region_hash";
-    hash.pool = cf->pool;
-    hash.temp_pool = NULL;
-
-    if (ngx_hash_init(&hash, ha.keys.elts, ha.keys.nelts) != NGX_OK) {
-        goto failed;
-    }
-
-    ngx_destroy_pool(ha.temp_pool);
+    ngx_qsort(t->exact.elts, t->exact.nelts,
+              sizeof(ngx_http_sendgrid_subuser_t *),
+              ngx_http_sendgrid_cmp_names);
 
     return NGX_OK;
-
-failed:
-
-    ngx_destroy_pool(ha.temp_pool);
-
-    return NGX_ERROR;
 }
 
 
 char *
-ngx_http_sendgrid_merge_regions(ngx_conf_t *cf,
+ngx_http_sendgrid_merge_subusers(ngx_conf_t *cf,
     ngx_http_sendgrid_loc_conf_t *prev, ngx_http_sendgrid_loc_conf_t *conf)
 {
-    ngx_uint_t  i;
+    static ngx_str_t  on_behalf_of = ngx_string("$http_on_behalf_of");
 
-    for (i = 0; i < NGX_HTTP_SENDGRID_REGIONS; i++) {
-        if (conf->authorization[i].data == NULL) {
-            conf->authorization[i] = prev->authorization[i];
+    if (conf->subuser == NULL) {
+        conf->subuser = prev->subuser;
+        conf->subuser_header = prev->subuser_header;
+        conf->subuser_once = prev->subuser_once;
+    }
+
+    if (conf->subuser == NULL) {
+        if (ngx_http_sendgrid_compile_subuser(cf, conf, &on_behalf_of)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
         }
+
+        /* share the default with the levels below */
+        prev->subuser = conf->subuser;
+        prev->subuser_header = conf->subuser_header;
+        prev->subuser_once = conf->subuser_once;
     }
 
     ngx_conf_merge_ptr_value(conf->subusers, prev->subusers, NULL);
 
-    if (conf->subusers && conf->subusers->exact.buckets == NULL
+    if (conf->subusers && conf->subusers->exact.elts == NULL
         && ngx_http_sendgrid_subusers_init(cf, conf->subusers) != NGX_OK)
     {
         return NGX_CONF_ERROR;

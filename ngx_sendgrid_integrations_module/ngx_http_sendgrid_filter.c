@@ -14,12 +14,14 @@
 static ngx_int_t ngx_http_sendgrid_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sendgrid_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static void ngx_http_sendgrid_redirected_page(ngx_http_request_t *r);
+static const char *ngx_http_sendgrid_page_message(ngx_uint_t status);
 static ngx_int_t ngx_http_sendgrid_replace_page(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx);
 static ngx_int_t ngx_http_sendgrid_replace_body(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_chain_t *in);
 static void ngx_http_sendgrid_start_inspection(ngx_http_request_t *r,
-    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
+    ngx_http_sendgrid_ctx_t *ctx, ngx_uint_t flags);
 static void ngx_http_sendgrid_inspect(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_sendgrid_log_handler(ngx_http_request_t *r);
@@ -126,10 +128,6 @@ ngx_http_sendgrid_log_error(ngx_http_request_t *r,
 {
     ngx_uint_t                      level;
     ngx_http_sendgrid_error_src_t  *src;
-    ngx_http_sendgrid_loc_conf_t   *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r,
-                                        ngx_http_sendgrid_integrations_module);
 
     src = &ctx->error_src;
 
@@ -151,7 +149,7 @@ ngx_http_sendgrid_log_error(ngx_http_request_t *r,
 
     ctx->error_pending = 1;
 
-    level = slcf->error_log_level;
+    level = ctx->conf->error_log_level;
 
     /* what ngx_log_error() checks before it writes anything */
     if (level == NGX_HTTP_SENDGRID_LOG_OFF
@@ -180,30 +178,28 @@ ngx_http_sendgrid_error_line(ngx_http_request_t *r,
     sg_secret_t                    *secrets;
     sg_errlog_input_t               in;
     ngx_http_sendgrid_error_src_t  *src;
-    ngx_http_sendgrid_loc_conf_t   *slcf;
     ngx_http_sendgrid_main_conf_t  *smcf;
     u_char                          buf[SG_ERRLOG_LINE_MAX + 1];
 
     ctx->error_pending = 0;
 
-    slcf = ngx_http_get_module_loc_conf(r,
-                                        ngx_http_sendgrid_integrations_module);
     smcf = ngx_http_get_module_main_conf(r,
                                          ngx_http_sendgrid_integrations_module);
 
     src = &ctx->error_src;
 
-    secrets = ngx_palloc(r->pool,
-                         (smcf->secrets.nelts + 1) * sizeof(sg_secret_t));
-    if (secrets == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(secrets, smcf->secrets.elts,
-               smcf->secrets.nelts * sizeof(sg_secret_t));
-    i = smcf->secrets.nelts;
+    /* the keys, and the request's write_key when it has one */
+    secrets = smcf->secrets;
+    i = smcf->nsecrets;
 
     if (src->write_key.len) {
+        secrets = ngx_palloc(r->pool, (i + 1) * sizeof(sg_secret_t));
+        if (secrets == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(secrets, smcf->secrets, i * sizeof(sg_secret_t));
+
         secrets[i].data = src->write_key.data;
         secrets[i].len = src->write_key.len;
         i++;
@@ -222,8 +218,8 @@ ngx_http_sendgrid_error_line(ngx_http_request_t *r,
     in.error = src->err.status ? &src->err : NULL;
     in.body = src->body;
     in.body_len = src->len;
-    in.encoding = in.gateway ? SG_ENCODING_IDENTITY : src->encoding;
-    in.body_max = slcf->error_body_max;
+    in.encoding = src->encoding;
+    in.body_max = ctx->conf->error_body_max;
     in.secrets = secrets;
     in.nsecrets = i;
 
@@ -278,12 +274,20 @@ ngx_http_sendgrid_header_filter(ngx_http_request_t *r)
                                         ngx_http_sendgrid_integrations_module);
 
     if (slcf->enable == NGX_HTTP_SENDGRID_OFF) {
+        ngx_http_sendgrid_redirected_page(r);
         return ngx_http_next_header_filter(r);
     }
 
-    ctx = ngx_http_sendgrid_get_ctx(r);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
+
     if (ctx == NULL) {
-        return NGX_ERROR;
+        /* refused before the handler: limit_req, return, auth_request */
+        ctx = ngx_http_sendgrid_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_http_sendgrid_resolve(r, ctx, slcf);
     }
 
     if (ctx->own_response) {
@@ -299,9 +303,55 @@ ngx_http_sendgrid_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    ngx_http_sendgrid_start_inspection(r, ctx, slcf);
+    /* an answer of SendGrid's, or one the location made (return) */
+    ngx_http_sendgrid_start_inspection(r, ctx,
+                                       (ctx->forwarded && r->upstream)
+                                       ? 0 : NGX_HTTP_SENDGRID_FROM_GATEWAY);
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * An error page of a gateway request that error_page sent to another
+ * location: the operator's page, left as it is, and logged as the error
+ * it stands for: the upstream's status when proxy_intercept_errors took
+ * it (its body was not read), else nginx's own (502, 504, 413...).
+ */
+static void
+ngx_http_sendgrid_redirected_page(ngx_http_request_t *r)
+{
+    ngx_uint_t                status;
+    ngx_http_sendgrid_ctx_t  *ctx;
+
+    if (!r->err_status) {
+        return;
+    }
+
+    ctx = ngx_http_sendgrid_get_ctx(r);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    status = r->headers_out.status;
+
+    if (ctx->forwarded && r->upstream
+        && (ngx_uint_t) r->upstream->headers_in.status_n == status)
+    {
+        ngx_http_sendgrid_log_error(r, ctx, status, NULL, 0, 0);
+        return;
+    }
+
+    ngx_memzero(&ctx->err, sizeof(sg_error_t));
+
+    ctx->err.status = status;
+    ctx->err.message = ngx_http_sendgrid_page_message(status);
+    ctx->err.message_len = ngx_strlen(ctx->err.message);
+    ctx->err.member = "field";
+
+    ngx_http_sendgrid_log_error(r, ctx, status, NULL, 0,
+                                NGX_HTTP_SENDGRID_FROM_GATEWAY);
 }
 
 
@@ -328,29 +378,34 @@ ngx_http_sendgrid_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
+/* what the JSON in place of nginx's error page of status says */
+static const char *
+ngx_http_sendgrid_page_message(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return "request body is too large";
+
+    case NGX_HTTP_BAD_GATEWAY:
+        return "the SendGrid API could not be reached";
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return "the SendGrid API did not answer in time";
+
+    default:
+        return sg_http_reason(status);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_sendgrid_replace_page(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx)
 {
     const char  *message;
 
-    switch (r->headers_out.status) {
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        message = "request body is too large";
-        break;
-
-    case NGX_HTTP_BAD_GATEWAY:
-        message = "the SendGrid API could not be reached";
-        break;
-
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        message = "the SendGrid API did not answer in time";
-        break;
-
-    default:
-        message = sg_http_reason(r->headers_out.status);
-    }
+    message = ngx_http_sendgrid_page_message(r->headers_out.status);
 
     ctx->err.status = r->headers_out.status;
     ctx->err.message = message;
@@ -411,13 +466,15 @@ ngx_http_sendgrid_replace_body(ngx_http_request_t *r,
 }
 
 
+/* flags: NGX_HTTP_SENDGRID_FROM_GATEWAY for an answer of the location's */
 static void
 ngx_http_sendgrid_start_inspection(ngx_http_request_t *r,
-    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf)
+    ngx_http_sendgrid_ctx_t *ctx, ngx_uint_t flags)
 {
     ngx_str_t  *ce;
 
-    ctx->copy_size = slcf->error_body_max;
+    ctx->inspect_flags = flags;
+    ctx->copy_size = ctx->conf->error_body_max;
 
     if (r->headers_out.content_length_n >= 0
         && (size_t) r->headers_out.content_length_n < ctx->copy_size)
@@ -445,7 +502,8 @@ ngx_http_sendgrid_start_inspection(ngx_http_request_t *r,
     ctx->inspect = 1;
 
     if (r->header_only) {
-        ngx_http_sendgrid_log_error(r, ctx, r->headers_out.status, NULL, 0, 0);
+        ngx_http_sendgrid_log_error(r, ctx, r->headers_out.status, NULL, 0,
+                                    flags);
         ctx->inspect = 0;
     }
 }
@@ -490,8 +548,9 @@ ngx_http_sendgrid_inspect(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
         if (b->last_buf) {
             ngx_http_sendgrid_log_error(r, ctx, r->headers_out.status,
                                         ctx->copy, ctx->copied,
-                                        ctx->body_cut
-                                        ? NGX_HTTP_SENDGRID_BODY_CUT : 0);
+                                        ctx->inspect_flags
+                                        | (ctx->body_cut
+                                           ? NGX_HTTP_SENDGRID_BODY_CUT : 0));
             ctx->inspect = 0;
             return;
         }
@@ -507,10 +566,22 @@ ngx_http_sendgrid_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
 
-    if (ctx && ctx->inspect) {
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    if (ctx->inspect) {
         ngx_http_sendgrid_log_error(r, ctx, r->headers_out.status, ctx->copy,
-                                    ctx->copied, NGX_HTTP_SENDGRID_BODY_CUT);
+                                    ctx->copied, ctx->inspect_flags
+                                                 | NGX_HTTP_SENDGRID_BODY_CUT);
         ctx->inspect = 0;
+    }
+
+    if (ctx->forwarded && !ctx->key_added && r->upstream) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "sendgrid_integrations: no key was sent: proxy_pass "
+                      "must go to the upstream{} block that "
+                      "sendgrid_upstream_host names");
     }
 
     return NGX_OK;

@@ -1,31 +1,41 @@
 
 /*
- * ngx_http_sendgrid_integrations_module: the precontent handler that
- * checks each request in the order of SPEC 8, validates its body as it is
- * read, and then hands it to proxy_pass with the key injected.
+ * ngx_http_sendgrid_integrations_module: the precontent handler.  It
+ * checks each request in the order the README gives (route and method,
+ * query, headers, Content-Type, body, key), resolves its subuser, region
+ * and key once with the location's own configuration, validates the body
+ * as it is read, and lets the request go on to proxy_pass, which alone
+ * gets the key (ngx_http_sendgrid_upstream.c).
  */
 
 
 #include "ngx_http_sendgrid_integrations_module.h"
 #include "sg_content_type.h"
+#include "sg_head.h"
 
 
-static ngx_int_t ngx_http_sendgrid_resolve(ngx_http_request_t *r,
-    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
-static ngx_http_sendgrid_subuser_t *ngx_http_sendgrid_find_subuser(
-    ngx_http_request_t *r, ngx_http_sendgrid_subusers_t *t, ngx_str_t *name);
+static void ngx_http_sendgrid_cleanup(void *data);
+static ngx_http_sendgrid_subuser_t *ngx_http_sendgrid_find_exact(
+    ngx_array_t *exact, ngx_str_t *name);
+static ngx_int_t ngx_http_sendgrid_start(ngx_http_request_t *r,
+    ngx_http_sendgrid_loc_conf_t *slcf);
 static ngx_int_t ngx_http_sendgrid_check_request(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
-static ngx_int_t ngx_http_sendgrid_uri_intact(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sendgrid_check_headers(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf,
+    ngx_uint_t *content_types);
 static ngx_int_t ngx_http_sendgrid_read_body(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
 static void ngx_http_sendgrid_body_handler(ngx_http_request_t *r);
-static void ngx_http_sendgrid_body_destroy(void *data);
+static ngx_int_t ngx_http_sendgrid_body_read_before(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx);
+static ngx_int_t ngx_http_sendgrid_feed(ngx_http_sendgrid_ctx_t *ctx,
+    u_char *data, size_t len);
 static ngx_int_t ngx_http_sendgrid_header_value_safe(ngx_str_t *value);
 static ngx_int_t ngx_http_sendgrid_forward(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
-static ngx_int_t ngx_http_sendgrid_set_headers(ngx_http_request_t *r,
-    ngx_str_t *authorization, ngx_str_t *on_behalf_of);
+static ngx_int_t ngx_http_sendgrid_remove_client_headers(
+    ngx_http_request_t *r);
 static ngx_int_t ngx_http_sendgrid_reject(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx);
 static ngx_int_t ngx_http_sendgrid_send_error(ngx_http_request_t *r,
@@ -47,17 +57,46 @@ ngx_http_request_body_filter_pt  ngx_http_sendgrid_next_request_body;
 #define SG_REQUEST  "request"
 
 
+/*
+ * The request's context: the one of this pass through a gateway location,
+ * or, once an internal redirect (error_page, X-Accel-Redirect) has reset
+ * the module's context, the one the request had there, which its pool
+ * cleanup still holds.  NULL when the request never was in a gateway
+ * location; subrequests have none.
+ */
 ngx_http_sendgrid_ctx_t *
 ngx_http_sendgrid_get_ctx(ngx_http_request_t *r)
 {
-    ngx_str_t                     *target;
-    ngx_http_sendgrid_ctx_t       *ctx;
-    ngx_http_sendgrid_loc_conf_t  *slcf;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_sendgrid_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
 
-    if (ctx) {
+    if (ctx || r != r->main || !(r->internal || r->filter_finalize)) {
         return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_sendgrid_cleanup) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a context for this pass through the gateway location */
+ngx_http_sendgrid_ctx_t *
+ngx_http_sendgrid_create_ctx(ngx_http_request_t *r)
+{
+    ngx_str_t                *target;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_sendgrid_ctx_t  *ctx;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sendgrid_ctx_t));
@@ -65,7 +104,7 @@ ngx_http_sendgrid_get_ctx(ngx_http_request_t *r)
         return NULL;
     }
 
-    slcf = ngx_http_get_module_loc_conf(r,
+    ctx->conf = ngx_http_get_module_loc_conf(r,
                                         ngx_http_sendgrid_integrations_module);
 
     target = &r->unparsed_uri;
@@ -73,9 +112,8 @@ ngx_http_sendgrid_get_ctx(ngx_http_request_t *r)
     sg_route_match(&ctx->route, r->method_name.data, r->method_name.len,
                    target->data, target->len);
 
-    if (ngx_http_sendgrid_resolve(r, ctx, slcf) != NGX_OK) {
-        return NULL;
-    }
+    cln->handler = ngx_http_sendgrid_cleanup;
+    cln->data = ctx;
 
     ngx_http_set_ctx(r, ctx, ngx_http_sendgrid_integrations_module);
 
@@ -83,38 +121,58 @@ ngx_http_sendgrid_get_ctx(ngx_http_request_t *r)
 }
 
 
-/* the subuser, and from it the region and any subuser key (SPEC 2) */
-static ngx_int_t
+static void
+ngx_http_sendgrid_cleanup(void *data)
+{
+    ngx_http_sendgrid_ctx_t  *ctx = data;
+
+    if (ctx->body) {
+        sg_body_destroy(ctx->body);
+    }
+}
+
+
+/*
+ * The subuser, and from it the region and any subuser key.  A regex that
+ * fails to run (rather than not to match) is an error: falling through to
+ * the next entry or to the default region could give the request another
+ * key than the one it is meant to have.
+ */
+ngx_int_t
 ngx_http_sendgrid_resolve(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
     ngx_http_sendgrid_loc_conf_t *slcf)
 {
+    ngx_int_t                      rc;
     ngx_uint_t                     i;
     ngx_http_sendgrid_subuser_t  **re;
 
     ctx->region = slcf->default_region;
 
-    if (slcf->subuser == NULL) {
-        return NGX_OK;
-    }
-
     if (ngx_http_complex_value(r, slcf->subuser, &ctx->subuser) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ctx->subuser.len == 0 || slcf->subusers == NULL) {
-        return NGX_OK;
+    if (ctx->subuser.len && slcf->subusers) {
+        ctx->entry = ngx_http_sendgrid_find_exact(&slcf->subusers->exact,
+                                                  &ctx->subuser);
     }
 
-    ctx->entry = ngx_http_sendgrid_find_subuser(r, slcf->subusers,
-                                                &ctx->subuser);
-
-    if (ctx->entry == NULL) {
+    if (ctx->subuser.len && slcf->subusers && ctx->entry == NULL) {
         re = slcf->subusers->regexes.elts;
 
         for (i = 0; i < slcf->subusers->regexes.nelts; i++) {
-            if (ngx_regex_exec(re[i]->regex, &ctx->subuser, NULL, 0) >= 0) {
+            rc = ngx_regex_exec(re[i]->regex, &ctx->subuser, NULL, 0);
+
+            if (rc >= 0) {
                 ctx->entry = re[i];
                 break;
+            }
+
+            if (rc != NGX_REGEX_NO_MATCHED) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "sendgrid_integrations: matching the subuser "
+                              "against \"%V\" failed: %i", &re[i]->name, rc);
+                return NGX_ERROR;
             }
         }
     }
@@ -123,28 +181,39 @@ ngx_http_sendgrid_resolve(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
         ctx->region = ctx->entry->region;
     }
 
+    ctx->resolved = 1;
+
     return NGX_OK;
 }
 
 
+/* a binary search of the exact names, sorted by their bytes */
 static ngx_http_sendgrid_subuser_t *
-ngx_http_sendgrid_find_subuser(ngx_http_request_t *r,
-    ngx_http_sendgrid_subusers_t *t, ngx_str_t *name)
+ngx_http_sendgrid_find_exact(ngx_array_t *exact, ngx_str_t *name)
 {
-    u_char                       *low;
-    ngx_uint_t                    key;
-    ngx_http_sendgrid_subuser_t  *e;
+    ngx_int_t                      rc;
+    ngx_uint_t                     lo, hi, mid;
+    ngx_http_sendgrid_subuser_t  **e;
 
-    low = ngx_pnalloc(r->pool, name->len);
-    if (low == NULL) {
-        return NULL;
-    }
+    e = exact->elts;
+    lo = 0;
+    hi = exact->nelts;
 
-    key = ngx_hash_strlow(low, name->data, name->len);
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
 
-    for (e = ngx_hash_find(&t->exact, key, low, name->len); e; e = e->next) {
-        if (ngx_strncmp(e->name.data, name->data, name->len) == 0) {
-            return e;
+        rc = ngx_memn2cmp(e[mid]->name.data, name->data, e[mid]->name.len,
+                          name->len);
+
+        if (rc == 0) {
+            return e[mid];
+        }
+
+        if (rc < 0) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
         }
     }
 
@@ -155,7 +224,6 @@ ngx_http_sendgrid_find_subuser(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_sendgrid_precontent_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc;
     ngx_http_sendgrid_ctx_t       *ctx;
     ngx_http_sendgrid_loc_conf_t  *slcf;
 
@@ -166,30 +234,62 @@ ngx_http_sendgrid_precontent_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_sendgrid_get_ctx(r);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
+
+    if (ctx == NULL) {
+        return ngx_http_sendgrid_start(r, slcf);
+    }
+
+    if (ctx->forwarded) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->reading_body) {
+        return NGX_DONE;
+    }
+
+    /* the phases run again once the body has been read */
+
+    if (ctx->err.status) {
+        return ngx_http_sendgrid_reject(r, ctx);
+    }
+
+    return ngx_http_sendgrid_forward(r, ctx, slcf);
+}
+
+
+static ngx_int_t
+ngx_http_sendgrid_start(ngx_http_request_t *r,
+    ngx_http_sendgrid_loc_conf_t *slcf)
+{
+    ngx_int_t                 rc;
+    ngx_http_sendgrid_ctx_t  *ctx;
+
+    ctx = ngx_http_sendgrid_create_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->body) {
-        if (!ctx->body_checked) {
-            return NGX_DONE;
-        }
-
-        if (ctx->err.status) {
-            return ngx_http_sendgrid_reject(r, ctx);
-        }
-
-        return ngx_http_sendgrid_forward(r, ctx, slcf);
+    if (ngx_http_sendgrid_resolve(r, ctx, slcf) != NGX_OK) {
+        ngx_http_sendgrid_set_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal error", "field", NULL);
+        return ngx_http_sendgrid_reject(r, ctx);
     }
 
     rc = ngx_http_sendgrid_check_request(r, ctx, slcf);
+
+    /* once resolved and checked, refused or not */
+    if (ngx_http_sendgrid_remove_client_headers(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (rc != NGX_OK) {
         return ngx_http_sendgrid_reject(r, ctx);
     }
 
-    if (ctx->route.op == SG_OP_CREATE || ctx->route.op == SG_OP_UPDATE) {
+    if (ctx->route.op == SG_OP_CREATE || ctx->route.op == SG_OP_UPDATE
+        || ctx->no_body)
+    {
         return ngx_http_sendgrid_read_body(r, ctx, slcf);
     }
 
@@ -198,16 +298,14 @@ ngx_http_sendgrid_precontent_handler(ngx_http_request_t *r)
 
 
 /*
- * Route, query, method-override headers, Content-Type and the presence of
- * a body, in the order of SPEC 8.  Sets ctx->err on a failure.
+ * Route and method, query, headers, and Content-Type or the absence of a
+ * body, in that order.  Sets ctx->err on a failure.
  */
 static ngx_int_t
 ngx_http_sendgrid_check_request(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf)
 {
-    ngx_uint_t        i, content_types;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_uint_t  content_types;
 
     if (ctx->route.err.status) {
         ctx->err = ctx->route.err;
@@ -224,44 +322,10 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    content_types = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if ((h[i].key.len == sizeof("x-http-method-override") - 1
-             && ngx_strncmp(h[i].lowcase_key, "x-http-method-override",
-                            h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("x-http-method") - 1
-                && ngx_strncmp(h[i].lowcase_key, "x-http-method",
-                               h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("x-method-override") - 1
-                && ngx_strncmp(h[i].lowcase_key, "x-method-override",
-                               h[i].key.len) == 0))
-        {
-            ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                "method override headers are not allowed",
-                                "field", NULL);
-            return NGX_ERROR;
-        }
-
-        if (h[i].key.len == sizeof("content-type") - 1
-            && ngx_strncmp(h[i].lowcase_key, "content-type", h[i].key.len)
-               == 0)
-        {
-            content_types++;
-        }
+    if (ngx_http_sendgrid_check_headers(r, ctx, slcf, &content_types)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     switch (ctx->route.op) {
@@ -287,12 +351,15 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
         return NGX_ERROR;
 
     default:
-        if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        if (r->headers_in.content_length_n > 0) {
             ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
                                         "this request must not have a body",
                                         "field", SG_REQUEST);
             return NGX_ERROR;
         }
+
+        /* a chunked body, or an HTTP/2 or HTTP/3 one, may turn out empty */
+        ctx->no_body = r->headers_in.chunked;
 
         return NGX_OK;
     }
@@ -300,10 +367,82 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
 
 
 /*
+ * Method-override headers, then more than one header of the subuser,
+ * each refused; counts the Content-Type headers.
+ */
+static ngx_int_t
+ngx_http_sendgrid_check_headers(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf,
+    ngx_uint_t *content_types)
+{
+    ngx_uint_t        i, subusers;
+    ngx_str_t        *once;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    *content_types = 0;
+    subusers = 0;
+    once = &slcf->subuser_once;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (sg_header_kind(h[i].key.data, h[i].key.len)
+            == SG_HEADER_METHOD_OVERRIDE)
+        {
+            ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                "method override headers are not allowed",
+                                "field", NULL);
+            return NGX_ERROR;
+        }
+
+        if (slcf->subuser_header.len
+            && sg_header_name_is(h[i].key.data, h[i].key.len,
+                                 slcf->subuser_header.data,
+                                 slcf->subuser_header.len))
+        {
+            subusers++;
+        }
+
+        if (h[i].key.len == sizeof("content-type") - 1
+            && ngx_strncmp(h[i].lowcase_key, "content-type", h[i].key.len)
+               == 0)
+        {
+            (*content_types)++;
+        }
+    }
+
+    if (subusers > 1) {
+        ctx->err.status = NGX_HTTP_BAD_REQUEST;
+        ctx->err.message = (const char *) once->data;
+        ctx->err.message_len = once->len;
+        ctx->err.member = "field";
+        ctx->err.name = NULL;
+        ctx->err.name_len = 0;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The route was decided on the raw target; make sure proxy_pass forwards
  * that very target: nothing rewrote the URI, and the raw target is usable.
  */
-static ngx_int_t
+ngx_int_t
 ngx_http_sendgrid_uri_intact(ngx_http_request_t *r)
 {
     u_char  *query;
@@ -328,23 +467,27 @@ static ngx_int_t
 ngx_http_sendgrid_read_body(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf)
 {
-    ngx_int_t            rc;
-    ngx_pool_cleanup_t  *cln;
+    ngx_int_t  rc;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (r->discard_body) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "sendgrid_integrations: the request body was "
+                      "discarded before it could be validated");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->body = sg_body_create(ctx->route.op == SG_OP_CREATE
-                               ? SG_BODY_CREATE : SG_BODY_UPDATE,
-                               slcf->strict ? SG_BODY_STRICT : 0);
-    if (ctx->body == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (!ctx->no_body) {
+        ctx->body = sg_body_create(ctx->route.op == SG_OP_CREATE
+                                   ? SG_BODY_CREATE : SG_BODY_UPDATE,
+                                   slcf->strict ? SG_BODY_STRICT : 0);
+        if (ctx->body == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
-    cln->handler = ngx_http_sendgrid_body_destroy;
-    cln->data = ctx->body;
+    /* another module (lua, a mirror of the body) read it first */
+    ctx->body_read_before = (r->request_body != NULL);
+    ctx->reading_body = 1;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_sendgrid_body_handler);
 
@@ -357,17 +500,10 @@ ngx_http_sendgrid_read_body(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_sendgrid_body_destroy(void *data)
-{
-    sg_body_destroy(data);
-}
-
-
 /*
- * Every byte of the body passes here on its way to the buffers or the
- * temporary file, already de-chunked: the validator sees it once, as it
- * arrives.
+ * Every byte of a body that the gateway reads passes here on its way to
+ * the buffers or the temporary file, already de-chunked: the validator
+ * sees it once, as it arrives.
  */
 ngx_int_t
 ngx_http_sendgrid_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
@@ -378,7 +514,7 @@ ngx_http_sendgrid_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
 
-    if (ctx == NULL || ctx->body == NULL || ctx->body_checked) {
+    if (ctx == NULL || !ctx->reading_body || ctx->body_read_before) {
         return ngx_http_sendgrid_next_request_body(r, in);
     }
 
@@ -390,16 +526,28 @@ ngx_http_sendgrid_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             continue;
         }
 
-        ctx->body_seen += b->last - b->pos;
-
-        if (sg_body_feed(ctx->body, b->pos, b->last - b->pos)
-            == SG_BODY_NOMEM)
-        {
+        if (ngx_http_sendgrid_feed(ctx, b->pos, b->last - b->pos) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
     return ngx_http_sendgrid_next_request_body(r, in);
+}
+
+
+/* the next bytes of the body: validated, or only counted when there
+ * must be none */
+static ngx_int_t
+ngx_http_sendgrid_feed(ngx_http_sendgrid_ctx_t *ctx, u_char *data, size_t len)
+{
+    ctx->body_seen += len;
+
+    if (ctx->body == NULL) {
+        return NGX_OK;
+    }
+
+    return sg_body_feed(ctx->body, data, len) == SG_BODY_NOMEM
+           ? NGX_ERROR : NGX_OK;
 }
 
 
@@ -423,6 +571,75 @@ ngx_http_sendgrid_body_size(ngx_http_request_t *r)
 }
 
 
+/*
+ * A body another module read before the gateway: what it read, from
+ * memory and from the temporary file, goes through the validator as if
+ * it were arriving.
+ */
+static ngx_int_t
+ngx_http_sendgrid_body_read_before(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx)
+{
+    u_char       *buf;
+    off_t         offset;
+    size_t        size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    buf = NULL;
+    size = 0;
+
+    if (r->request_body == NULL) {
+        return NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            if (ngx_http_sendgrid_feed(ctx, b->pos, b->last - b->pos)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (!b->in_file) {
+            continue;
+        }
+
+        if (buf == NULL) {
+            size = (size_t) ngx_min(b->file_last - b->file_pos, 16384);
+
+            buf = ngx_pnalloc(r->pool, size ? size : 1);
+            if (buf == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        for (offset = b->file_pos; offset < b->file_last; offset += n) {
+            n = ngx_read_file(b->file, buf,
+                              (size_t) ngx_min(b->file_last - offset,
+                                               (off_t) size),
+                              offset);
+
+            if (n <= 0) {
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_sendgrid_feed(ctx, buf, n) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_sendgrid_body_handler(ngx_http_request_t *r)
 {
@@ -436,13 +653,21 @@ ngx_http_sendgrid_body_handler(ngx_http_request_t *r)
     slcf = ngx_http_get_module_loc_conf(r,
                                         ngx_http_sendgrid_integrations_module);
 
-    if (ngx_http_sendgrid_body_size(r) != ctx->body_seen) {
+    ctx->reading_body = 0;
+    rc = SG_BODY_OK;
+
+    if (ctx->body_read_before
+        && ngx_http_sendgrid_body_read_before(r, ctx) != NGX_OK)
+    {
+        rc = SG_BODY_NOMEM;
+
+    } else if (ngx_http_sendgrid_body_size(r) != ctx->body_seen) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "sendgrid_integrations: request body bypassed "
                       "validation");
         rc = SG_BODY_NOMEM;
 
-    } else {
+    } else if (ctx->body) {
         rc = sg_body_finish(ctx->body);
     }
 
@@ -451,6 +676,13 @@ ngx_http_sendgrid_body_handler(ngx_http_request_t *r)
     if (rc == SG_BODY_NOMEM) {
         ngx_http_sendgrid_set_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "internal error", "field", NULL);
+
+    } else if (ctx->no_body) {
+        if (ctx->body_seen) {
+            ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                        "this request must not have a body",
+                                        "field", SG_REQUEST);
+        }
 
     } else {
         ctx->write_key.data = (u_char *) sg_body_write_key(ctx->body, &len);
@@ -477,45 +709,39 @@ ngx_http_sendgrid_body_handler(ngx_http_request_t *r)
 }
 
 
-/* the key step (500), then the headers of SPEC 6 */
+/* the key step (500), then the subuser as a header value (400) */
 static ngx_int_t
 ngx_http_sendgrid_forward(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
     ngx_http_sendgrid_loc_conf_t *slcf)
 {
-    ngx_str_t  *authorization, *on_behalf_of;
+    ngx_http_sendgrid_key_t  *key;
 
-    on_behalf_of = NULL;
+    ngx_str_null(&ctx->on_behalf_of);
 
-    if (ctx->entry && ctx->entry->authorization.len) {
-        authorization = &ctx->entry->authorization;
+    if (ctx->entry && ctx->entry->key) {
+        key = ctx->entry->key;
 
     } else {
-        authorization = &slcf->authorization[ctx->region];
-
-        if (ctx->subuser.len) {
-            on_behalf_of = &ctx->subuser;
-        }
+        key = slcf->key[ctx->region];
+        ctx->on_behalf_of = ctx->subuser;
     }
 
-    if (authorization->len == 0) {
+    if (key == NULL) {
         ngx_http_sendgrid_set_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "no API key is configured for the "
                                     "request's region", "field", NULL);
         return ngx_http_sendgrid_reject(r, ctx);
     }
 
-    if (on_behalf_of && !ngx_http_sendgrid_header_value_safe(on_behalf_of)) {
+    if (!ngx_http_sendgrid_header_value_safe(&ctx->on_behalf_of)) {
         ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
                                     "the subuser is not a valid header value",
                                     "field", NULL);
         return ngx_http_sendgrid_reject(r, ctx);
     }
 
-    if (ngx_http_sendgrid_set_headers(r, authorization, on_behalf_of)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ctx->key = key;
+    ctx->forwarded = 1;
 
     return NGX_DECLINED;
 }
@@ -537,158 +763,81 @@ ngx_http_sendgrid_header_value_safe(ngx_str_t *value)
 }
 
 
-static ngx_table_elt_t *
-ngx_http_sendgrid_add_header(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_in.headers);
-    if (h == NULL) {
-        return NULL;
-    }
-
-    /* a zero hash keeps it from $http_* variables; proxy_pass sends it */
-    h->hash = 0;
-    h->key = *key;
-    h->lowcase_key = key->data;
-    h->value = *value;
-
-    return h;
-}
-
-
-/* headers of the client that never pass as sent (SPEC 6) */
-static ngx_int_t
+/* a client header that stays with the gateway */
+static ngx_uint_t
 ngx_http_sendgrid_client_only(ngx_table_elt_t *h)
 {
-    static ngx_str_t  names[] = {
-        ngx_string("authorization"),
-        ngx_string("on-behalf-of"),
-        ngx_string("x-sg-elas-acl")
-    };
+    switch (sg_header_kind(h->key.data, h->key.len)) {
 
-    ngx_uint_t  i;
+    case SG_HEADER_AUTHORIZATION:
+    case SG_HEADER_ON_BEHALF_OF:
+    case SG_HEADER_ELAS_ACL:
+        return 1;
 
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (h->key.len == names[i].len
-            && ngx_strncmp(h->lowcase_key, names[i].data, names[i].len) == 0)
-        {
-            return 1;
-        }
+    default:
+        return 0;
     }
-
-    return 0;
 }
 
 
 /*
- * Removes element i of part without moving any element, so that the
- * pointers in r->headers_in stay valid: the part is cut around it.
+ * The client's Authorization, on-behalf-of and x-sg-elas-acl, in any
+ * spelling, leave the request once the gateway has read the subuser:
+ * nothing after it sees them (the request to SendGrid gets the gateway's
+ * own).  The header list is made
+ * anew from the other elements, copied, so that it keeps every property
+ * of an nginx list that other modules rely on when they walk it or push
+ * to it; pointers into the old list, such as those of r->headers_in, still
+ * point to elements with the same contents.
  */
 static ngx_int_t
-ngx_http_sendgrid_list_remove(ngx_list_t *list, ngx_list_part_t *part,
-    ngx_uint_t i)
+ngx_http_sendgrid_remove_client_headers(ngx_http_request_t *r)
 {
-    ngx_list_part_t  *tail;
-
-    if (i == 0) {
-        part->elts = (char *) part->elts + list->size;
-        part->nelts--;
-        return NGX_OK;
-    }
-
-    if (i == part->nelts - 1) {
-        part->nelts--;
-        return NGX_OK;
-    }
-
-    tail = ngx_palloc(list->pool, sizeof(ngx_list_part_t));
-    if (tail == NULL) {
-        return NGX_ERROR;
-    }
-
-    tail->elts = (char *) part->elts + (i + 1) * list->size;
-    tail->nelts = part->nelts - i - 1;
-    tail->next = part->next;
-
-    part->nelts = i;
-    part->next = tail;
-
-    if (list->last == part) {
-        list->last = tail;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Adds the gateway's Authorization (and on-behalf-of) first, while the
- * list is whole, then removes every Authorization, on-behalf-of and
- * x-sg-elas-acl of the client.  Nothing adds to headers_in after this
- * phase, so the cut parts are never pushed to.
- */
-static ngx_int_t
-ngx_http_sendgrid_set_headers(ngx_http_request_t *r, ngx_str_t *authorization,
-    ngx_str_t *on_behalf_of)
-{
-    ngx_uint_t        i;
+    ngx_uint_t        i, found;
+    ngx_list_t        old;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *auth, *obo;
+    ngx_table_elt_t  *h, *copy;
 
-    static ngx_str_t  auth_key = ngx_string("Authorization");
-    static ngx_str_t  obo_key = ngx_string("on-behalf-of");
+    found = 0;
 
-    auth = ngx_http_sendgrid_add_header(r, &auth_key, authorization);
-    if (auth == NULL) {
-        return NGX_ERROR;
-    }
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
 
-    obo = NULL;
-
-    if (on_behalf_of) {
-        obo = ngx_http_sendgrid_add_header(r, &obo_key, on_behalf_of);
-        if (obo == NULL) {
-            return NGX_ERROR;
+        for (i = 0; i < part->nelts; i++) {
+            found += ngx_http_sendgrid_client_only(&h[i]);
         }
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-    i = 0;
+    if (found == 0) {
+        return NGX_OK;
+    }
 
-    for ( ;; ) {
+    old = r->headers_in.headers;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
+    if (ngx_list_init(&r->headers_in.headers, r->pool, old.nalloc, old.size)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (part = &old.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_sendgrid_client_only(&h[i])) {
+                continue;
             }
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
-            continue;
-        }
+            copy = ngx_list_push(&r->headers_in.headers);
+            if (copy == NULL) {
+                return NGX_ERROR;
+            }
 
-        if (&h[i] == auth || &h[i] == obo
-            || !ngx_http_sendgrid_client_only(&h[i]))
-        {
-            i++;
-            continue;
+            *copy = h[i];
         }
-
-        if (ngx_http_sendgrid_list_remove(&r->headers_in.headers, part, i)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        /* the next element is now at index i of this part, or beyond it */
-        h = part->elts;
     }
 
-    r->headers_in.authorization = auth;
+    r->headers_in.authorization = NULL;
 
     return NGX_OK;
 }

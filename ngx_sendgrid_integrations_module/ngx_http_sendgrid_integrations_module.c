@@ -91,6 +91,13 @@ static ngx_str_t  ngx_http_sendgrid_region_names[] = {
 };
 
 
+/* what sendgrid_upstream_host is for each region unless set */
+ngx_str_t  ngx_http_sendgrid_default_hosts[] = {
+    ngx_string("api.sendgrid.com"),
+    ngx_string("api.eu.sendgrid.com")
+};
+
+
 ngx_str_t *
 ngx_http_sendgrid_region_name(ngx_uint_t region)
 {
@@ -135,6 +142,12 @@ ngx_http_sendgrid_init(ngx_conf_t *cf)
     ngx_http_sendgrid_next_request_body = ngx_http_top_request_body_filter;
     ngx_http_top_request_body_filter = ngx_http_sendgrid_request_body_filter;
 
+    if (ngx_http_sendgrid_init_secrets(cf) != NGX_OK
+        || ngx_http_sendgrid_upstream_init(cf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_sendgrid_filter_init(cf);
 }
 
@@ -149,8 +162,14 @@ ngx_http_sendgrid_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    if (ngx_array_init(&smcf->secrets, cf->pool, 4, sizeof(sg_secret_t))
-        != NGX_OK)
+    if (ngx_array_init(&smcf->keys, cf->pool, 4,
+                       sizeof(ngx_http_sendgrid_key_t *))
+        != NGX_OK
+        || ngx_array_init(&smcf->hosts, cf->pool, 4, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&smcf->peers, cf->pool, 4,
+                          sizeof(ngx_http_sendgrid_peer_t))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -172,9 +191,10 @@ ngx_http_sendgrid_create_loc_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     conf->authorization[] = { 0, NULL };
+     *     conf->key[] = NULL;
      *     conf->host[] = { 0, NULL };
      *     conf->subuser = NULL;
+     *     conf->subuser_header = { 0, NULL };
      */
 
     conf->enable = NGX_CONF_UNSET_UINT;
@@ -194,9 +214,7 @@ ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_sendgrid_loc_conf_t *prev = parent;
     ngx_http_sendgrid_loc_conf_t *conf = child;
 
-    ngx_http_compile_complex_value_t  ccv;
-
-    static ngx_str_t  on_behalf_of = ngx_string("$http_on_behalf_of");
+    ngx_uint_t  i;
 
     ngx_conf_merge_uint_value(conf->enable, prev->enable,
                               NGX_HTTP_SENDGRID_OFF);
@@ -208,38 +226,22 @@ ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->error_body_max, prev->error_body_max,
                               16 * 1024);
 
-    ngx_conf_merge_str_value(conf->host[NGX_HTTP_SENDGRID_GLOBAL],
-                             prev->host[NGX_HTTP_SENDGRID_GLOBAL],
-                             "api.sendgrid.com");
-    ngx_conf_merge_str_value(conf->host[NGX_HTTP_SENDGRID_EU],
-                             prev->host[NGX_HTTP_SENDGRID_EU],
-                             "api.eu.sendgrid.com");
-
-    if (conf->subuser == NULL) {
-        conf->subuser = prev->subuser;
-    }
-
-    if (conf->subuser == NULL) {
-        conf->subuser = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-        if (conf->subuser == NULL) {
-            return NGX_CONF_ERROR;
+    /* each region's key and host are inherited on their own */
+    for (i = 0; i < NGX_HTTP_SENDGRID_REGIONS; i++) {
+        if (conf->key[i] == NULL) {
+            conf->key[i] = prev->key[i];
         }
 
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &on_behalf_of;
-        ccv.complex_value = conf->subuser;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
+        if (conf->host[i].data == NULL) {
+            conf->host[i] = prev->host[i];
         }
 
-        /* share the default with the levels below */
-        prev->subuser = conf->subuser;
+        if (conf->host[i].data == NULL) {
+            conf->host[i] = ngx_http_sendgrid_default_hosts[i];
+        }
     }
 
-    return ngx_http_sendgrid_merge_regions(cf, prev, conf);
+    return ngx_http_sendgrid_merge_subusers(cf, prev, conf);
 }
 
 
@@ -255,18 +257,26 @@ ngx_http_sendgrid_set_value(ngx_http_variable_value_t *v, ngx_str_t *s)
 }
 
 
+/*
+ * Until the gateway location's handler has resolved them, the subuser,
+ * region and host are not found (empty), whoever reads them: a read never
+ * resolves them early with another level's configuration.
+ */
 static ngx_int_t
 ngx_http_sendgrid_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_str_t                      value;
-    const char                    *op;
-    ngx_http_sendgrid_ctx_t       *ctx;
-    ngx_http_sendgrid_loc_conf_t  *slcf;
+    ngx_str_t                 value;
+    const char               *op;
+    ngx_http_sendgrid_ctx_t  *ctx;
 
     ctx = ngx_http_sendgrid_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
+
+    if (ctx == NULL
+        || (!ctx->resolved && data != NGX_HTTP_SENDGRID_VAR_OPERATION))
+    {
+        v->not_found = 1;
+        return NGX_OK;
     }
 
     switch (data) {
@@ -286,9 +296,7 @@ ngx_http_sendgrid_request_variable(ngx_http_request_t *r,
         break;
 
     default: /* NGX_HTTP_SENDGRID_VAR_UPSTREAM_HOST */
-        slcf = ngx_http_get_module_loc_conf(r,
-                                        ngx_http_sendgrid_integrations_module);
-        value = slcf->host[ctx->region];
+        value = ctx->conf->host[ctx->region];
     }
 
     ngx_http_sendgrid_set_value(v, &value);
@@ -303,7 +311,7 @@ ngx_http_sendgrid_error_variable(ngx_http_request_t *r,
 {
     ngx_http_sendgrid_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
+    ctx = ngx_http_sendgrid_get_ctx(r);
 
     if (ctx == NULL) {
         v->not_found = 1;

@@ -35,32 +35,49 @@
 #define NGX_HTTP_SENDGRID_BODY_CUT     0x04
 
 
-/* one sendgrid_subuser_region entry */
-typedef struct ngx_http_sendgrid_subuser_s  ngx_http_sendgrid_subuser_t;
+/*
+ * A key file, read once however many directives name it.  The key's bytes
+ * are kept here only, inside the header line the request to SendGrid
+ * carries; that request points at this line, it does not copy it.
+ */
+typedef struct {
+    ngx_str_t                       path;     /* full name */
+    ngx_str_t                       line;     /* "Authorization: Bearer <key>"
+                                                 CRLF */
+    ngx_str_t                       key;      /* the key, inside line */
+} ngx_http_sendgrid_key_t;
 
-struct ngx_http_sendgrid_subuser_s {
+
+/* one sendgrid_subuser_region entry */
+typedef struct {
     ngx_str_t                       name;     /* exact name or regex */
     ngx_regex_t                    *regex;    /* NULL for an exact name */
     ngx_uint_t                      region;
-    ngx_str_t                       authorization;  /* "Bearer <key>" */
-    ngx_http_sendgrid_subuser_t    *next;     /* same name, other case */
-};
+    ngx_http_sendgrid_key_t        *key;      /* the subuser's own, or NULL */
+} ngx_http_sendgrid_subuser_t;
 
 
 /* the subuser -> region table of one configuration level */
 typedef struct {
-    ngx_array_t                     entries;  /* of subuser_t */
+    ngx_array_t                     entries;  /* of subuser_t, in order */
+    ngx_array_t                     exact;    /* of subuser_t *, by name */
     ngx_array_t                     regexes;  /* of subuser_t *, in order */
-    ngx_hash_t                      exact;    /* lowercased name -> entry */
 } ngx_http_sendgrid_subusers_t;
 
 
 typedef struct {
     ngx_uint_t                      enable;
-    ngx_str_t                       authorization[NGX_HTTP_SENDGRID_REGIONS];
+    ngx_http_sendgrid_key_t        *key[NGX_HTTP_SENDGRID_REGIONS];
     ngx_str_t                       host[NGX_HTTP_SENDGRID_REGIONS];
     ngx_uint_t                      default_region;
+
     ngx_http_complex_value_t       *subuser;
+    /* the request header sendgrid_subuser reads when it is one $http_
+     * variable ("on_behalf_of" by default), else empty, and the message
+     * that refuses more than one such header */
+    ngx_str_t                       subuser_header;
+    ngx_str_t                       subuser_once;
+
     ngx_http_sendgrid_subusers_t   *subusers;
     ngx_flag_t                      strict;
     ngx_uint_t                      error_log_level;
@@ -68,9 +85,25 @@ typedef struct {
 } ngx_http_sendgrid_loc_conf_t;
 
 
+/* an upstream{} block that requests to SendGrid may go to */
 typedef struct {
-    /* every key configured anywhere, redacted from every log line */
-    ngx_array_t                     secrets;  /* of sg_secret_t */
+    ngx_http_upstream_srv_conf_t   *upstream;
+    ngx_http_upstream_init_peer_pt  init;     /* the block's own */
+} ngx_http_sendgrid_peer_t;
+
+
+typedef struct {
+    ngx_array_t                     keys;     /* of ngx_http_sendgrid_key_t *,
+                                                 every key file read */
+    sg_secret_t                    *secrets;  /* the keys, for redaction */
+    ngx_uint_t                      nsecrets;
+
+    ngx_array_t                     hosts;    /* of ngx_str_t: the hosts of
+                                                 sendgrid_upstream_host */
+    ngx_array_t                     peers;    /* of ngx_http_sendgrid_peer_t */
+
+    /* the proxy module, whose requests alone carry a key */
+    ngx_module_t                   *proxy;
 } ngx_http_sendgrid_main_conf_t;
 
 
@@ -91,11 +124,19 @@ typedef struct {
 
 
 typedef struct {
+    /* the gateway location whose rules the request went through */
+    ngx_http_sendgrid_loc_conf_t   *conf;
+
     sg_route_t                      route;
 
+    /* resolved once, by that location, when resolved is set */
     ngx_str_t                       subuser;
     ngx_http_sendgrid_subuser_t    *entry;
     ngx_uint_t                      region;
+
+    /* what the request to SendGrid carries, once forwarded is set */
+    ngx_http_sendgrid_key_t        *key;
+    ngx_str_t                       on_behalf_of;
 
     /* the gateway's own answer, when err.status is set */
     sg_error_t                      err;
@@ -113,13 +154,20 @@ typedef struct {
     ngx_str_t                       error_line;
     ngx_http_sendgrid_error_src_t   error_src;
 
-    /* an upstream error body being inspected */
+    /* an error body being inspected */
     u_char                         *copy;
     size_t                          copied;
     size_t                          copy_size;
     sg_encoding_t                   encoding;
+    ngx_uint_t                      inspect_flags;
 
+    unsigned                        resolved:1;
+    unsigned                        reading_body:1;
     unsigned                        body_checked:1;
+    unsigned                        body_read_before:1;
+    unsigned                        no_body:1;
+    unsigned                        forwarded:1;
+    unsigned                        key_added:1;
     unsigned                        body_cut:1;
     unsigned                        own_response:1;
     unsigned                        replace:1;
@@ -132,19 +180,29 @@ extern ngx_module_t  ngx_http_sendgrid_integrations_module;
 
 
 /* ngx_http_sendgrid_integrations_module.c */
+extern ngx_str_t  ngx_http_sendgrid_default_hosts[];
 ngx_str_t *ngx_http_sendgrid_region_name(ngx_uint_t region);
 
 /* ngx_http_sendgrid_conf.c */
-char *ngx_http_sendgrid_merge_regions(ngx_conf_t *cf,
-    ngx_http_sendgrid_loc_conf_t *prev, ngx_http_sendgrid_loc_conf_t *conf);
 extern ngx_command_t  ngx_http_sendgrid_commands[];
+char *ngx_http_sendgrid_merge_subusers(ngx_conf_t *cf,
+    ngx_http_sendgrid_loc_conf_t *prev, ngx_http_sendgrid_loc_conf_t *conf);
+ngx_int_t ngx_http_sendgrid_add_host(ngx_conf_t *cf, ngx_str_t *host);
+ngx_int_t ngx_http_sendgrid_init_secrets(ngx_conf_t *cf);
 
 /* ngx_http_sendgrid_handler.c */
 ngx_http_sendgrid_ctx_t *ngx_http_sendgrid_get_ctx(ngx_http_request_t *r);
+ngx_http_sendgrid_ctx_t *ngx_http_sendgrid_create_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_sendgrid_resolve(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
+ngx_int_t ngx_http_sendgrid_uri_intact(ngx_http_request_t *r);
 ngx_int_t ngx_http_sendgrid_precontent_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sendgrid_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 extern ngx_http_request_body_filter_pt  ngx_http_sendgrid_next_request_body;
+
+/* ngx_http_sendgrid_upstream.c */
+ngx_int_t ngx_http_sendgrid_upstream_init(ngx_conf_t *cf);
 
 /* ngx_http_sendgrid_filter.c */
 ngx_int_t ngx_http_sendgrid_filter_init(ngx_conf_t *cf);

@@ -136,8 +136,8 @@ my $id129 = $id128 . '_';
 # (location: which of the two gateway locations answers, after nginx's
 # own URI normalization).  $sendgrid_operation is empty on every 404 and
 # 405 (the route is none of the five); a 400 refuses one of the five
-# operations, which $sendgrid_operation names (SPEC 3, and the
-# "operation" of the normalized error line).
+# operations, which $sendgrid_operation names (and the "operation" of the
+# normalized error line).
 my @refused = (
 
     # dot segments, raw and percent-encoded
@@ -573,15 +573,16 @@ for my $case (@smuggling) {
 
 
 # $sendgrid_operation in the access log: empty for 404 and 405, and the
-# variables are safe to evaluate on requests nginx refused itself.
+# variables are safe to evaluate on requests nginx refused itself, before
+# any location: they are not found there ("-"), as nothing was resolved.
 my $ops = SGTest::slurp($t->dir . '/logs/ops.log');
 like($ops, qr{^404 op=\[\] region=\[global\] "GET /v3/marketing/\./}m,
      'access log: a 404 has an empty $sendgrid_operation');
 like($ops, qr{^405 op=\[\] region=\[global\] "PUT /v3/marketing/integrations }m,
      'access log: a 405 has an empty $sendgrid_operation');
-like($ops, qr{^405 op=\[\] region=\[global\] "TRACE }m,
+like($ops, qr{^405 op=\[-\] region=\[-\] "TRACE .* subuser=\[-\] host=\[-\] error=\[-\]$}m,
      'access log: TRACE, refused by nginx, logged with an empty operation');
-like($ops, qr{^400 op=\[\] region=\[global\] "get }m,
+like($ops, qr{^400 op=\[-\] region=\[-\] "get .* error=\[-\]$}m,
      'access log: a lower-case method, refused by nginx, logged');
 
 $t->done_testing;

@@ -157,6 +157,35 @@ sub port { $_[0]{port} }
 # The module nginx loads with load_module, or undef when it is built in.
 sub module { $_[0]{module} }
 
+# Debian's lua-nginx-module (and the NDK it needs), for tests of the module
+# next to another one that reads the body and the headers: loaded from
+# then on when the nginx under test takes them (Debian's does; a build of
+# our own must be binary compatible with them), and true; otherwise
+# false, and the reason in $t->{lua_missing}.
+sub load_lua {
+    my ($self) = @_;
+    my @load = map { "load_module /usr/lib/nginx/modules/$_;" }
+               qw(ndk_http_module.so ngx_http_lua_module.so);
+
+    if (grep { !-f "/usr/lib/nginx/modules/$_" }
+        qw(ndk_http_module.so ngx_http_lua_module.so))
+    {
+        $self->{lua_missing} = 'Debian\'s lua module is not installed';
+        return 0;
+    }
+
+    my @main = @{$self->{main} // []};
+    push @{$self->{main}}, @load;
+
+    my ($rc, $out) = $self->test_config('');
+    return 1 unless $rc;
+
+    $self->{main} = \@main;
+    ($self->{lua_missing}) = $out =~ /\[emerg\] (?:\d+#\d+: )?([^\n]*)/;
+    $self->{lua_missing} //= 'nginx -t failed with the lua module';
+    return 0;
+}
+
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                   Proto => 'tcp', Listen => 1, ReuseAddr => 1)
@@ -325,6 +354,7 @@ sub conf_text {
 
     my $main = '';
     $main .= "load_module $self->{module};\n" if $self->{module};
+    $main .= "$_\n" for @{$self->{main} // []};
     $main .= "user root root;\n" if $> == 0;
     $main .= <<"CONF";
 worker_processes 1;
@@ -376,7 +406,9 @@ sub substitute {
 # (default_server => 1: as the default server), is named name (unless
 # undef), holds the directives given, and the gateway location: the API's
 # prefix with "sendgrid_integrations on" (or mode => 'report_only', 'off'),
-# location => more directives, and proxy_pass to $sendgrid_upstream_host.
+# location => more directives, and proxy_pass to $sendgrid_upstream_host
+# (with mode => 'off', which leaves that variable empty, to the global
+# upstream).
 #   $t->start(SGTest::gateway_server('localhost')
 #             . SGTest::gateway_server('small.test',
 #                                      'client_max_body_size 16;'));
@@ -390,7 +422,10 @@ sub gateway_server {
            . "\n        location /v3/marketing/integrations {\n"
            . '            sendgrid_integrations ' . ($opt{mode} // 'on') . ";\n"
            . indent($opt{location}, 12)
-           . "            proxy_pass http://\$sendgrid_upstream_host;\n"
+           . '            proxy_pass http://'
+           . (($opt{mode} // '') eq 'off' ? 'sendgrid_global'
+                                           : '$sendgrid_upstream_host')
+           . ";\n"
            . "        }\n    }\n";
     return $text;
 }
@@ -858,7 +893,7 @@ sub json_escape {
     return $s;
 }
 
-# The gateway's answer to a body that breaks the rules (SPEC 5).
+# The gateway's answer to a body that breaks the rules.
 sub body_error {
     my ($message) = @_;
     return '{"errors":[{"message":"' . json_escape($message)
@@ -1063,7 +1098,7 @@ sub request_and_logs {
     return $x;
 }
 
-# The normalized form of an error (SPEC 7): source, status, operation,
+# The normalized form of an error: source, status, operation,
 # region, subuser, errors => [[field, message], ...], truncated.
 sub normalized_error {
     my (%e) = @_;
