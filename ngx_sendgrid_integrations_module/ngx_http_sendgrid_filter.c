@@ -524,7 +524,12 @@ ngx_http_sendgrid_inspect(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
         if (ngx_buf_in_memory(b)) {
             n = b->last - b->pos;
 
-            if (n && ctx->copy == NULL && ctx->copy_size) {
+            if (n > ctx->copy_size - ctx->copied) {
+                n = ctx->copy_size - ctx->copied;
+                ctx->body_cut = 1;
+            }
+
+            if (n && ctx->copy == NULL) {
                 ctx->copy = ngx_pnalloc(r->pool, ctx->copy_size);
                 if (ctx->copy == NULL) {
                     ctx->inspect = 0;
@@ -532,13 +537,10 @@ ngx_http_sendgrid_inspect(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
                 }
             }
 
-            if (n > ctx->copy_size - ctx->copied) {
-                n = ctx->copy_size - ctx->copied;
-                ctx->body_cut = 1;
+            if (n) {
+                ngx_memcpy(ctx->copy + ctx->copied, b->pos, n);
+                ctx->copied += n;
             }
-
-            ngx_memcpy(ctx->copy + ctx->copied, b->pos, n);
-            ctx->copied += n;
 
         } else if (ngx_buf_size(b)) {
             /* a buffer in a temporary file is not read back */

@@ -493,6 +493,15 @@ my @forwarded = (
       'GET', $C, 'list' ],
     [ 'list with two spaces after the target', "GET $C  HTTP/1.0\r\n\r\n",
       200, 'GET', $C, 'list' ],
+    # a chunked body that turns out empty is no body
+    [ 'list with an empty chunked body',
+      "GET $C HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+      . "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 200, 'GET', $C,
+      'list' ],
+    [ 'delete with an empty chunked body, sent slowly',
+      [ "DELETE $C?ids=a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        . "Transfer-Encoding: chunked\r\n\r\n", "0\r\n", "\r\n" ], 204,
+      'DELETE', "$C?ids=a", 'delete' ],
 );
 
 for my $case (@forwarded) {

@@ -26,7 +26,9 @@ my $conf = <<'CONF';
 CONF
 $t->start($conf . SGTest::gateway_server('localhost')
           . SGTest::gateway_server('small.test',
-                                   'sendgrid_error_body_max 64;'));
+                                   'sendgrid_error_body_max 64;')
+          . SGTest::gateway_server('none.test',
+                                   'sendgrid_error_body_max 0;'));
 
 
 # -- helpers ----------------------------------------------------------------
@@ -272,6 +274,32 @@ push @cases,
       host => 'small.test', headers => [ [ 'Content-Type', 'text/plain' ], [ 'Content-Encoding', 'gzip' ] ],
       body => $gz_hex, truncated => 1,
       errors => [ [ undef, fold(inflate_prefix($gz_hex, 64, WANT_GZIP)) ] ] };
+
+
+# sendgrid_error_body_max 0 on none.test: no byte of a body is inspected;
+# the line gives the reason phrase of the status, marked truncated when
+# there was a body
+push @cases,
+    { name => 'sendgrid_error_body_max 0, a text body', op => 'list',
+      status => 400, host => 'none.test',
+      headers => [ [ 'Content-Type', 'text/plain' ] ], body => 'not read',
+      truncated => 1, errors => [ [ undef, 'Bad Request' ] ] },
+
+    { name => 'sendgrid_error_body_max 0, SendGrid JSON', op => 'create',
+      status => 422, host => 'none.test', headers => [ $json ],
+      body => $long_sg, truncated => 1,
+      errors => [ [ undef, 'Unprocessable Entity' ] ] },
+
+    { name => 'sendgrid_error_body_max 0, gzip', op => 'get', status => 503,
+      host => 'none.test', headers => [ [ 'Content-Type', 'text/plain' ],
+                                        [ 'Content-Encoding', 'gzip' ] ],
+      body => $gz_words, truncated => 1,
+      errors => [ [ undef, 'Service Unavailable' ] ] },
+
+    { name => 'sendgrid_error_body_max 0, no body', op => 'delete',
+      status => 404, host => 'none.test',
+      headers => [ [ 'Content-Type', 'text/plain' ] ], body => '',
+      errors => [ [ undef, 'Not Found' ] ] };
 
 
 upstream_case(%$_) for @cases;

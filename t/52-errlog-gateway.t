@@ -24,6 +24,8 @@ my $dead = SGTest::free_port();
 
     upstream sendgrid_down { server 127.0.0.1:%%DEAD%%; }
 
+    limit_req_zone $http_x_limit zone=errlog_one:1m rate=1r/m;
+
     sendgrid_api_key_file %%DIR%%/global.key;
     sendgrid_subuser_region ~^eu- eu;
 CONF
@@ -36,7 +38,16 @@ $conf .= SGTest::gateway_server(@$_) for
     [ 'slow.test', 'proxy_read_timeout 300ms;' ],
     [ 'warn.test', 'sendgrid_error_log warn;' ],
     [ 'quiet.test', 'sendgrid_error_log off;' ],
-    [ 'stream.test', 'proxy_buffering off;' ];
+    [ 'stream.test', 'proxy_buffering off;' ],
+    [ 'policy.test', '', location => <<'LOC' ];
+        if ($http_x_deny) {
+            return 403;
+        }
+        if ($http_x_deny_text) {
+            return 403 "denied by policy\n";
+        }
+        limit_req zone=errlog_one nodelay;
+LOC
 
 $t->start($conf . <<'CONF');
     server {
@@ -143,6 +154,43 @@ for my $g (@gateway) {
                       status => 504, operation => 'get', region => 'global',
                       subuser => undef, errors => $errors);
     $t->upstream('global');
+}
+
+
+# -- answers the location makes before the gateway's handler ---------------
+# (return, limit_req): the gateway's, whatever their body; nothing goes
+# upstream, and the line names the location's subuser and region
+
+{
+    my $x = $t->request_and_logs(GET => $coll, host => 'policy.test',
+                                 headers => [ 'X-Deny' => 1 ],
+                                 subuser => 'eu-p');
+    my $errors = is_sendgrid_error($x->{r}, 403, 'return 403');
+    $t->is_error_line('return 403', $x, source => 'gateway', status => 403,
+                      operation => 'list', region => 'eu', subuser => 'eu-p',
+                      errors => $errors);
+
+    $x = $t->request_and_logs(GET => $item, host => 'policy.test',
+                              headers => [ 'X-Deny-Text' => 1 ]);
+    is($x->{r}{status}, 403, 'return 403 with a text: status');
+    is($x->{r}{body}, "denied by policy\n", 'return 403 with a text: its text');
+    $t->is_error_line('return 403 with a text', $x, source => 'gateway',
+                      status => 403, operation => 'get', region => 'global',
+                      subuser => undef,
+                      errors => [ [ undef, 'denied by policy' ] ]);
+
+    my @h = ('X-Limit' => 'one');
+    $x = $t->request_and_logs(GET => $item, host => 'policy.test',
+                              headers => \@h);
+    is($x->{r}{status}, 200, 'limit_req: the first request passes');
+    $t->upstream('global');
+    $x = $t->request_and_logs(GET => $item, host => 'policy.test',
+                              headers => \@h);
+    $errors = is_sendgrid_error($x->{r}, 503, 'limit_req');
+    $t->is_error_line('limit_req', $x, source => 'gateway', status => 503,
+                      operation => 'get', region => 'global',
+                      subuser => undef, errors => $errors);
+    $t->nothing_upstream('policy answers');
 }
 
 
