@@ -30,16 +30,18 @@ my $C = '/v3/marketing/integrations';
 my $POST = create_body(write_key => 'wk-compose-1');
 my $INVALID = '{"destination":"Segment","filters":{}}';
 
-# Server-level text of the side service's locations.
+# Server-level text of the side service's locations.  (Their proxy_pass
+# names the URI: nginx 1.22's proxy module copies an empty location URI
+# from a NULL pointer, which the sanitizer build reports.)
 my $SIDE = <<'CONF';
     location = /shadow { internal; proxy_pass http://sendgrid_shadow$request_uri; }
-    location @fallback { proxy_pass http://sendgrid_shadow; }
-    location = /fallback { internal; proxy_pass http://sendgrid_shadow; }
-    location /accel/ { internal; proxy_pass http://sendgrid_shadow; }
-    location = /part { proxy_pass http://sendgrid_shadow; }
+    location @fallback { proxy_pass http://sendgrid_shadow$uri; }
+    location = /fallback { internal; proxy_pass http://sendgrid_shadow$uri; }
+    location /accel/ { internal; proxy_pass http://sendgrid_shadow$uri; }
+    location = /part { proxy_pass http://sendgrid_shadow$uri; }
     location = /auth {
         internal;
-        proxy_pass http://sendgrid_shadow;
+        proxy_pass http://sendgrid_shadow$uri;
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";
     }
