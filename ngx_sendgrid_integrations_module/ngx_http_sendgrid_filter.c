@@ -104,10 +104,15 @@ ngx_http_sendgrid_json_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* every member set: other modules read them all */
     allow->hash = 1;
     ngx_str_set(&allow->key, "Allow");
     allow->value.data = (u_char *) ctx->allow;
     allow->value.len = ngx_strlen(ctx->allow);
+    allow->lowcase_key = (u_char *) "allow";
+#if (nginx_version >= 1023000)
+    allow->next = NULL;
+#endif
 
     return NGX_OK;
 }
