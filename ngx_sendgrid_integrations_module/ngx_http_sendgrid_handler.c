@@ -763,23 +763,6 @@ ngx_http_sendgrid_header_value_safe(ngx_str_t *value)
 }
 
 
-/* a client header that stays with the gateway */
-static ngx_uint_t
-ngx_http_sendgrid_client_only(ngx_table_elt_t *h)
-{
-    switch (sg_header_kind(h->key.data, h->key.len)) {
-
-    case SG_HEADER_AUTHORIZATION:
-    case SG_HEADER_ON_BEHALF_OF:
-    case SG_HEADER_ELAS_ACL:
-        return 1;
-
-    default:
-        return 0;
-    }
-}
-
-
 /*
  * The client's Authorization, on-behalf-of and x-sg-elas-acl, in any
  * spelling, leave the request once the gateway has read the subuser:
@@ -804,7 +787,7 @@ ngx_http_sendgrid_remove_client_headers(ngx_http_request_t *r)
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            found += ngx_http_sendgrid_client_only(&h[i]);
+            found += sg_header_is_gateways(h[i].key.data, h[i].key.len);
         }
     }
 
@@ -824,7 +807,7 @@ ngx_http_sendgrid_remove_client_headers(ngx_http_request_t *r)
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_sendgrid_client_only(&h[i])) {
+            if (sg_header_is_gateways(h[i].key.data, h[i].key.len)) {
                 continue;
             }
 

@@ -103,19 +103,10 @@ sg_head_line_end(const unsigned char *p, const unsigned char *last)
 }
 
 
-/* whether the header line [p, end) is one the gateway writes itself */
-static int
-sg_head_line_is_gateways(const unsigned char *p, const unsigned char *end)
+int
+sg_header_is_gateways(const unsigned char *name, size_t len)
 {
-    const unsigned char  *colon;
-
-    colon = memchr(p, ':', end - p);
-
-    if (colon == NULL) {
-        return 0;
-    }
-
-    switch (sg_header_kind(p, colon - p)) {
+    switch (sg_header_kind(name, len)) {
 
     case SG_HEADER_AUTHORIZATION:
     case SG_HEADER_ON_BEHALF_OF:
@@ -125,6 +116,18 @@ sg_head_line_is_gateways(const unsigned char *p, const unsigned char *end)
     default:
         return 0;
     }
+}
+
+
+/* whether the header line [p, end) is one the gateway writes itself */
+static int
+sg_head_line_is_gateways(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char  *colon;
+
+    colon = memchr(p, ':', end - p);
+
+    return colon != NULL && sg_header_is_gateways(p, colon - p);
 }
 
 

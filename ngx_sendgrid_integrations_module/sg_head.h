@@ -29,6 +29,13 @@ typedef enum {
 sg_header_t sg_header_kind(const unsigned char *name, size_t len);
 
 /*
+ * Whether name is one of the headers the gateway writes itself toward
+ * SendGrid (Authorization, on-behalf-of, x-sg-elas-acl): anyone else's
+ * never passes.
+ */
+int sg_header_is_gateways(const unsigned char *name, size_t len);
+
+/*
  * Whether header name a is header name b: the same length and the same
  * bytes in any letter case, with '-' and '_' as one.
  */
@@ -39,9 +46,9 @@ int sg_header_name_is(const unsigned char *a, size_t alen,
  * in[0..len) starts with the head of an HTTP/1 request as the proxy module
  * builds it: a request line, header lines, each ending in CRLF, and an
  * empty line; what follows (a body set by the configuration) is not read.
- * Copies the request line and every header line whose name is not of
- * kind SG_HEADER_AUTHORIZATION, SG_HEADER_ON_BEHALF_OF or
- * SG_HEADER_ELAS_ACL to out (len bytes are always enough), and sets *rest
+ * Copies the request line and every header line whose name is not one
+ * of sg_header_is_gateways() to out (len bytes are always enough), and
+ * sets *rest
  * to the offset of the empty line that ends the head: the gateway's own
  * header lines go between the two.  The head ends where the first empty
  * line is, as the server reading it will see it.  Returns the bytes
