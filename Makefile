@@ -28,12 +28,13 @@ SG_LIBS    := -ljansson -lz
 FUZZ_FLAGS := -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
+FUZZ_LONG_SECONDS ?= 600
 
 PROVE      := prove -I t/lib --timer
 TESTS      ?= t/*.t
 JOBS       ?= 2
 
-.PHONY: all module static asan deps unit fuzz fuzz-run \
+.PHONY: all module static asan deps unit fuzz fuzz-run fuzz-long \
         test test-dynamic test-asan run bench clean
 
 all: module
@@ -66,18 +67,12 @@ fuzz: deps $(FUZZ_BINS)
 # each target runs FUZZ_SECONDS from its corpus in fuzz/corpus/; new
 # inputs go to a scratch directory so the kept corpus stays reviewed
 fuzz-run: fuzz
-	@set -e; for f in $(FUZZ_BINS); do \
-	    name=$$(basename $$f); \
-	    scratch=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$scratch; \
-	    dict=fuzz/$${name#fuzz_}.dict; \
-	    [ -f $$dict ] && dict=-dict=$$dict || dict=; \
-	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	    $$f $$dict -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	        -artifact_prefix=$(BUILD)/fuzz/$$name- \
-	        $$scratch fuzz/corpus/$$name 2>$(BUILD)/fuzz/$$name.log \
-	    || { tail -50 $(BUILD)/fuzz/$$name.log; exit 1; }; \
-	    grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$name.log; \
-	done
+	@scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# each target FUZZ_LONG_SECONDS, one after the other; what they find that
+# reaches new code is merged, minimized, into fuzz/corpus/ to be committed
+fuzz-long: fuzz
+	@scripts/fuzz --merge $(FUZZ_LONG_SECONDS) $(FUZZ_BINS)
 
 # the suite against Debian's nginx with the dynamic module
 test-dynamic: module
