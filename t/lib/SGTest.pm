@@ -28,6 +28,7 @@ package SGTest;
 #   SGTest::gateway_server($name, $directives, mode => 'report_only')
 #                                      a server{} with the gateway location
 #   $t->workers                        pids of the running workers
+#   $t->worker_rss                     the one worker's VmRSS, in kB
 #   $t->reload(wait => 1)              reload; returns once the old
 #                                      workers are gone ('listening': once
 #                                      they take no new request)
@@ -49,6 +50,8 @@ package SGTest;
 #
 # Logs:
 #   $t->error_log, $t->error_log_size  the error log, and an offset in it
+#   $t->error_log_lines($level, $offset)
+#                                      its lines at a level since then
 #   $t->sendgrid_log_lines(since => $offset, all => 1)
 #                                      the module's normalized lines, each
 #                                      { line, level, json, obj, after }
@@ -70,6 +73,13 @@ package SGTest;
 #   is_sendgrid_error($r, $status, $name, count => 1, message => qr//)
 #                                      an error in SendGrid's shape; returns
 #                                      its [field, message] pairs
+#   is_gateway_error($r, $status, $message, $name)
+#                                      the gateway's one-entry answer
+#                                      (field null), exactly
+#   $t->memory_returned($name, $n, $bound_kb, sub { ... })
+#                                      the worker's memory after n more
+#                                      runs of a batch within bound_kb of
+#                                      what it was after the first
 #   $t->forwarded_once($region, $name) one request to that mock, none to
 #                                      the others; returns it
 #   $t->nothing_upstream($name)        no mock received anything
@@ -109,8 +119,8 @@ our $TOP = abs_path(dirname(__FILE__) . '/../..');
 
 # the helpers a test file may import: use SGTest qw(json_object ...);
 our @EXPORT_OK = qw(json_object create_body json_escape body_error
-                    invalid_json_at is_bytes is_sendgrid_error header_pairs
-                    header_values);
+                    invalid_json_at is_bytes is_sendgrid_error
+                    is_gateway_error header_pairs header_values);
 
 my $json = JSON::PP->new->canonical->utf8;
 
@@ -232,8 +242,11 @@ sub wait_port {
 }
 
 # What the mock of a region answers next: status, headers (list of
-# [name, value]), body, chunked, chunk_size, delay_ms.  No argument: back
-# to the imitation of the API.
+# [name, value]), body (repeat => n: n times over), chunked, chunk_size,
+# delay_ms; faults: raw => bytes sent in place of a made answer, cut => n
+# bytes of the answer only, end => 'reset' or 'close' after it (hold_ms
+# later).  No
+# argument: back to the imitation of the API.
 sub upstream_response {
     my ($self, $region, %r) = @_;
     my $file = "$self->{dir}/upstream-$region.response";
@@ -243,6 +256,8 @@ sub upstream_response {
     }
     my %spec = %r;
     $spec{body_b64} = encode_base64(delete $spec{body} // '', '');
+    $spec{raw_b64} = encode_base64(delete $spec{raw}, '')
+        if defined $spec{raw};
     $self->write_file("upstream-$region.response", $json->encode(\%spec));
 }
 
@@ -495,6 +510,55 @@ sub workers {
     }
     closedir $d;
     return @pids;
+}
+
+# The resident memory of the one worker, in kB (VmRSS in /proc/PID/status).
+sub worker_rss {
+    my ($self) = @_;
+    my @workers = $self->workers;
+    die "worker_rss: not one worker but " . scalar(@workers) . "\n"
+        unless @workers == 1;
+    my ($kb) = slurp("/proc/$workers[0]/status") =~ /^VmRSS:\s+(\d+) kB/m;
+    return $kb;
+}
+
+# True when nginx runs under a sanitizer or valgrind, whose allocators
+# hold freed memory back on purpose (ASan's quarantine), so that resident
+# memory says nothing of what the module gives back.
+sub checked_allocator {
+    my ($self) = @_;
+    $self->{checked_allocator} //= $ENV{TEST_NGINX_WRAPPER}
+        || index(slurp($self->{binary}), 'AddressSanitizer') >= 0 ? 1 : 0;
+    return $self->{checked_allocator};
+}
+
+# A test that the worker gives back the memory of what batch->() does:
+# the batch runs once to warm the allocator up, then n times, and the
+# worker's resident memory may then exceed what it was after the warm-up
+# by at most bound kB.  Returns the two figures (kB).  Skipped where
+# checked_allocator().
+sub memory_returned {
+    my ($self, $name, $n, $bound, $batch) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+    if ($self->checked_allocator) {
+        $batch->();
+        Test::More::note("$name: resident memory not measured under a"
+                         . " sanitizer or valgrind");
+        return;
+    }
+
+    $batch->();
+    my $before = $self->worker_rss;
+    $batch->() for 1 .. $n;
+    my $after = $self->worker_rss;
+
+    Test::More::note("$name: worker VmRSS $before kB after the warm-up,"
+                     . " $after kB after $n more batches");
+    Test::More::cmp_ok($after - $before, '<=', $bound,
+                       "$name: worker memory returned (within $bound kB"
+                       . " after $n batches)");
+    return ($before, $after);
 }
 
 # Signals nginx to reload its configuration file.  wait => 1: returns
@@ -911,6 +975,21 @@ sub is_refused {
     $self->nothing_upstream($name);
 }
 
+# Four tests: the gateway's own answer with one entry whose field is null
+# (nginx's 502 and 504 and the like): the status, one Content-Type
+# application/json and exactly the body.
+sub is_gateway_error {
+    my ($r, $status, $message, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::is($r->{status}, $status, "$name: status $status");
+    Test::More::is_deeply($r->{headers}{'content-type'}, ['application/json'],
+                          "$name: one Content-Type, application/json");
+    is_bytes($r->{body}, '{"errors":[{"message":"' . json_escape($message)
+                         . '","field":null}]}', "$name: exact body");
+    Test::More::is($r->{headers}{'content-length'}[0], length $r->{body},
+                   "$name: Content-Length is the body's");
+}
+
 # Three tests: an error answer in SendGrid's shape, with the status, one
 # Content-Type application/json and a body {"errors":[...]} whose every
 # entry has a non-empty message and a field or a parameter, and nothing
@@ -963,6 +1042,15 @@ sub error_log {
 sub error_log_size {
     my ($self) = @_;
     return -s "$self->{dir}/logs/error.log" // 0;
+}
+
+# The lines of the error log at a level (e.g. 'error'), since an
+# error_log_size offset.
+sub error_log_lines {
+    my ($self, $level, $since) = @_;
+    my $log = substr($self->error_log, $since // 0);
+    return grep { m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[$level\] } }
+           split /\n/, $log;
 }
 
 # The normalized lines the module logged, oldest first, each
@@ -1032,12 +1120,13 @@ sub next_test_id {
 }
 
 # What was logged for the request tagged id: { lines => every line of the
-# module since the error_log_size offset, var => sendgrid_error_of(id) }.
+# module since the error_log_size offset, var => sendgrid_error_of(id),
+# offset }.
 sub logs_of {
     my ($self, $id, $offset) = @_;
     my $var = $self->sendgrid_error_of($id);
     return { lines => [ $self->sendgrid_log_lines(since => $offset, all => 1) ],
-             var => $var };
+             var => $var, offset => $offset };
 }
 
 # Sends a request tagged with a new X-Test-Id and waits until it is
