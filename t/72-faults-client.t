@@ -21,6 +21,9 @@ my $conf = <<'CONF';
 
     sendgrid_api_key_file %%DIR%%/global.key;
     client_body_timeout 1s;
+
+    log_format status '$http_x_test_id $status';
+    access_log %%DIR%%/logs/status.log status;
 CONF
 
 $conf .= SGTest::gateway_server(@$_) for
@@ -43,10 +46,12 @@ my $big = create_body(write_key => $write_key,
 
 # -- helpers ------------------------------------------------------------------
 
-# The head of a POST of a body of length bytes (chunked: no length).
+# The head of a POST of a body of length bytes (chunked: no length; id:
+# an X-Test-Id).
 sub post_head {
     my ($host, $length, %opt) = @_;
     return "POST $coll HTTP/1.1\r\nHost: $host\r\n"
+           . (defined $opt{id} ? "X-Test-Id: $opt{id}\r\n" : '')
            . "Content-Type: application/json\r\n"
            . ($opt{chunked} ? "Transfer-Encoding: chunked\r\n"
                             : "Content-Length: $length\r\n")
@@ -74,19 +79,15 @@ sub until_closed {
     return $closed ? $buf : undef;
 }
 
-# The access log's line of the request tagged id: its status.
+# The status nginx logged for the request tagged id (X-Test-Id).
 sub logged_status {
-    my ($target, $offset) = @_;
-    for (1 .. 200) {
-        my $log = substr(SGTest::slurp($t->dir . '/logs/access.log'), $offset);
-        return $1 if $log =~ m{"POST \Q$target\E HTTP/1\.1" (\d{3}) };
+    my ($id) = @_;
+    for (1 .. 200 * $SGTest::SLOW) {
+        my $log = SGTest::slurp($t->dir . '/logs/status.log');
+        return $1 if $log =~ /^\Q$id\E (\d{3})$/m;
         sleep 0.025;
     }
     return undef;
-}
-
-sub access_log_size {
-    return -s $t->dir . '/logs/access.log' // 0;
 }
 
 # nginx's own [info] lines since offset, the module's left out
@@ -105,7 +106,6 @@ sub nginx_info {
 sub abort_body {
     my ($name, %c) = @_;
     my $offset = $t->error_log_size;
-    my $access = access_log_size();
 
     my $s = $t->connect;
     SGTest::syswrite_all($s, $c{head});
@@ -115,7 +115,7 @@ sub abort_body {
     setsockopt($s, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)) if $c{reset};
     close $s;
 
-    is(logged_status($coll, $access), 400,
+    is(logged_status($c{id}), 400,
        "$name: logged as 400, as nginx does for a body it could not read");
     my @why = nginx_info($offset);
     is(scalar(grep { $_ =~ $c{nginx} } @why), 1, "$name: nginx says why")
@@ -133,17 +133,20 @@ for my $host ('localhost', 'file.test', 'stream.test') {
     my $len = length $big;
     for my $how ([ 'closed', 0, $closed ], [ 'reset', 1, $reset ]) {
         my ($word, $rst, $nginx) = @$how;
-        abort_body("$word after half the body ($host)",
-                   head => post_head($host, $len),
+        my $id = $t->next_test_id;
+        abort_body("$word after half the body ($host)", id => $id,
+                   head => post_head($host, $len, id => $id),
                    part => substr($big, 0, $len / 2), reset => $rst,
                    nginx => $nginx);
-        abort_body("$word inside a chunk ($host)",
-                   head => post_head($host, 0, chunked => 1),
+        $id = $t->next_test_id;
+        abort_body("$word inside a chunk ($host)", id => $id,
+                   head => post_head($host, 0, chunked => 1, id => $id),
                    part => substr(chunked($big, 4096), 0, 10000),
                    reset => $rst, nginx => $nginx);
     }
-    abort_body("closed one byte short ($host)",
-               head => post_head($host, length $create),
+    my $id = $t->next_test_id;
+    abort_body("closed one byte short ($host)", id => $id,
+               head => post_head($host, length $create, id => $id),
                part => substr($create, 0, -1), nginx => $closed);
 }
 
@@ -189,13 +192,13 @@ for my $host ('localhost', 'stream.test') {
         my ($what, $b) = @$body;
         my $name = "$what body, 2 s pause ($host)";
         my $offset = $t->error_log_size;
-        my $access = access_log_size();
-        my $raw = trickle(post_head($host, length($b) + 10),
+        my $id = $t->next_test_id;
+        my $raw = trickle(post_head($host, length($b) + 10, id => $id),
                           [ $b, 'x' x 10 ], 2);
 
         is($raw, '', "$name: closed without an answer");
         # nginx 1.22 says it in the access log only
-        is(logged_status($coll, $access), 408, "$name: logged as 408");
+        is(logged_status($id), 408, "$name: logged as 408");
         is_deeply([ map { $_->{line} } $t->sendgrid_log_lines(since => $offset,
                                                               all => 1) ],
                   [], "$name: nothing from the module");
