@@ -3,7 +3,8 @@
 #   make            install what is missing, build the dynamic module
 #   make run        the gateway in front of a local mock SendGrid
 #   make test       every test: unit, fuzz, and t/ against the dynamic
-#                   module in Debian's nginx and against a sanitizer build
+#                   module in Debian's nginx (part of it under valgrind)
+#                   and against a sanitizer build
 #
 # See README.md for the rest.
 
@@ -34,8 +35,23 @@ PROVE      := prove -I t/lib --timer
 TESTS      ?= t/*.t
 JOBS       ?= 2
 
+# what `make valgrind` runs: forwarding, refusals, bodies in memory, in
+# temporary files and chunked, report_only, error bodies (gzip included),
+# reload, and the faults of the upstream, of its error bodies and of
+# clients
+VALGRIND_TESTS ?= t/10-forward.t t/20-allowlist.t t/41-reload.t \
+                  t/50-errlog.t t/61-body-transport.t t/62-body-modes.t \
+                  t/70-faults-upstream.t t/71-faults-error-bodies.t \
+                  t/72-faults-client.t
+VALGRIND   := valgrind --tool=memcheck --leak-check=full \
+              --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+              --num-callers=40 --error-limit=no --gen-suppressions=all \
+              --keep-debuginfo=yes \
+              --suppressions=$(CURDIR)/t/valgrind.supp \
+              --log-file=%%DIR%%/logs/valgrind.%p
+
 .PHONY: all module static asan deps unit fuzz fuzz-run fuzz-long \
-        test test-dynamic test-asan run bench clean
+        test test-dynamic test-asan valgrind run bench clean
 
 all: module
 
@@ -83,11 +99,20 @@ test-asan: asan
 	TEST_NGINX_BINARY=$(CURDIR)/$(BUILD)/asan/nginx TEST_NGINX_MODULE= \
 	    $(PROVE) -j$(JOBS) $(TESTS)
 
-# every test: plain-C units (gcc and clang), the suite twice, the fuzzers
+# that part of the suite against Debian's nginx and the dynamic module
+# under valgrind's memcheck, master and workers; each file fails on any
+# invalid read or write and on any leak or uninitialised value in the
+# module (t/valgrind.supp: what is not the module's)
+valgrind: module
+	TEST_NGINX_WRAPPER="$(VALGRIND)" $(PROVE) -j$(JOBS) $(VALGRIND_TESTS)
+
+# every test: plain-C units (gcc and clang), the suite twice, part of it
+# under valgrind, the fuzzers
 test: deps
 	$(MAKE) unit
 	$(MAKE) unit UNIT_CC=clang BUILD=$(BUILD)/clang
 	$(MAKE) test-dynamic
+	$(MAKE) valgrind
 	$(MAKE) static
 	$(MAKE) test-asan
 	$(MAKE) fuzz-run

@@ -92,7 +92,7 @@ if ($pid == 0) {
         $res->autoflush(1);
         my $started = time;
         for my $n (100 .. 399) {
-            last if time - $started > 3;
+            last if time - $started > 3 * $SGTest::SLOW;
             my $sent = time;
             my $r = eval { send_one($n) };
             my $status = $r ? $r->{status} : 0;
@@ -108,7 +108,7 @@ if ($pid == 0) {
 }
 
 # let the client run, then rotate both keys and reload
-sleep 0.6;
+sleep 0.6 * $SGTest::SLOW;
 
 my @old_workers = $t->workers;
 ok(@old_workers > 0, 'old workers found: ' . join(' ', @old_workers));

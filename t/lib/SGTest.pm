@@ -3,8 +3,8 @@ package SGTest;
 # The test harness: a temporary prefix, nginx started with a configuration
 # whose ports are filled in, two recording mock SendGrid upstreams (one
 # per region), a raw HTTP client, and the checks every test file ends with:
-# no alert, no sanitizer report, no crashed worker, and no secret in any
-# response or log.
+# no crit or alert, no sanitizer or valgrind report, no crashed worker, and
+# no secret in any response or log.
 #
 #   my $t = SGTest->new;
 #   my $key = $t->key_file('global.key', "SG.test-global\n");
@@ -99,6 +99,11 @@ package SGTest;
 # Environment: TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE
 # (the .so to load_module; default build/ngx_http_sendgrid_integrations_module.so
 # when the binary is Debian's), TEST_NGINX_LEAVE=1 keeps the prefix.
+# TEST_NGINX_WRAPPER: a command the running server is started under (not
+# nginx -t or -s), %%DIR%% standing for the prefix, e.g. valgrind; every
+# wait of the harness is then TEST_NGINX_SLOW (default 10) times longer,
+# and a valgrind log in logs/valgrind.* is read by the closing checks
+# (see valgrind_errors).
 
 use strict;
 use warnings;
@@ -123,6 +128,9 @@ our @EXPORT_OK = qw(json_object create_body json_escape body_error
                     is_gateway_error header_pairs header_values);
 
 my $json = JSON::PP->new->canonical->utf8;
+
+# how many times longer every wait is: a server under valgrind is slow
+our $SLOW = $ENV{TEST_NGINX_WRAPPER} ? $ENV{TEST_NGINX_SLOW} || 10 : 1;
 
 # %%ERROR_VARIABLE_LOGS%% in a configuration: two access logs of
 # $sendgrid_error, with nginx's two escapings, tagged with the request's
@@ -446,22 +454,31 @@ sub start {
     local $ENV{LSAN_OPTIONS} = "suppressions=$TOP/t/lsan.supp:"
         . "print_suppressions=0";
 
-    ($rc, $out) = $self->run_nginx('-c', "$self->{dir}/nginx.conf");
+    ($rc, $out) = $self->run_nginx({ wrap => 1 },
+                                   '-c', "$self->{dir}/nginx.conf");
     die "nginx did not start: $out" if $rc;
 
     # stopped at the end whatever happens next
     $self->{started} = 1;
 
-    wait_port($self->{port}, 20) or die "nginx does not listen";
+    wait_port($self->{port}, 20 * $SLOW) or die "nginx does not listen";
     return $self;
 }
 
-# Runs the nginx binary with the prefix and args; returns (exit code,
-# output).  The output goes through a file, not a pipe: a helper process
-# that outlives nginx (the sanitizers' symbolizer) must not hold our end.
+# Runs the nginx binary with the prefix and args (after { wrap => 1 }:
+# under TEST_NGINX_WRAPPER); returns (exit code, output).  The output goes
+# through a file, not a pipe: a helper process that outlives nginx (the
+# sanitizers' symbolizer) must not hold our end.
 sub run_nginx {
     my ($self, @args) = @_;
+    my $opt = ref $args[0] ? shift @args : {};
     my $file = "$self->{dir}/nginx.out";
+
+    my @wrapper;
+    if ($opt->{wrap} && $ENV{TEST_NGINX_WRAPPER}) {
+        @wrapper = split ' ', $ENV{TEST_NGINX_WRAPPER};
+        s/%%DIR%%/$self->{dir}/g for @wrapper;
+    }
 
     # nginx -t and nginx -s exit without freeing their configuration, by
     # design: no leak check there; the running server sets its own
@@ -474,7 +491,8 @@ sub run_nginx {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $file;
         open STDERR, '>&', \*STDOUT;
-        exec($self->{binary}, '-p', "$self->{dir}/", @args) or exit 127;
+        exec(@wrapper, $self->{binary}, '-p', "$self->{dir}/", @args)
+            or exit 127;
     }
 
     waitpid($pid, 0);
@@ -577,7 +595,7 @@ sub reload {
     die "reload failed: $out" if $rc;
     return unless $opt{wait};
 
-    for (1 .. 1200) {
+    for (1 .. 1200 * $SLOW) {
         my @new = grep { !$old{$_} } $self->workers;
         my $log = $opt{wait} eq 'listening' ? $self->error_log : '';
         my @serving = grep { kill(0, $_)
@@ -596,7 +614,7 @@ sub stop {
         my $pid = $self->nginx_pid;
         if ($pid) {
             kill 'QUIT', $pid;
-            for (1 .. 200) {
+            for (1 .. 200 * $SLOW) {
                 last unless kill 0, $pid;
                 sleep 0.05;
             }
@@ -720,7 +738,7 @@ sub expect_continue {
     # byte by byte: nothing of a final answer may be read here
     my $buf = '';
     local $SIG{ALRM} = sub { die "no interim or final answer\n" };
-    alarm 10;
+    alarm 10 * $SLOW;
     while ($buf !~ /\r\n\r\n/) {
         sysread($s, $buf, 1, length $buf) or last;
     }
@@ -756,7 +774,7 @@ sub read_to_close {
     my ($s) = @_;
     my $buf = '';
     local $SIG{ALRM} = sub { die "timed out reading until the close\n" };
-    alarm 20;
+    alarm 20 * $SLOW;
     1 while sysread($s, $buf, 65536, length $buf);
     alarm 0;
     return $buf;
@@ -767,7 +785,7 @@ sub read_response {
     my ($s, $head) = @_;
     my $buf = '';
     local $SIG{ALRM} = sub { die "timed out reading a response\n" };
-    alarm 20;
+    alarm 20 * $SLOW;
     my $r = take_response(\$buf,
                           sub { sysread($s, $buf, 65536, length $buf) },
                           $head);
@@ -1095,7 +1113,7 @@ sub sendgrid_error_of {
     my %value;
     for my $escaping (sort keys %error_variable_log) {
         my $file = "$self->{dir}/logs/$error_variable_log{$escaping}";
-        LOOK: for (1 .. 500) {
+        LOOK: for (1 .. 500 * $SLOW) {
             for (split /\n/, slurp($file)) {
                 next unless /^\Q$id\E \[(.*)\]$/;
                 my $v = $1;
@@ -1229,6 +1247,49 @@ sub slurp {
     return <$fh>;
 }
 
+# What valgrind's memcheck reported in logs/valgrind.* (one log a process:
+# the master, each worker, the parent that nginx leaves when it becomes a
+# daemon): every invalid read, write or free and every overlapping copy,
+# wherever it is (the module can corrupt what nginx reads), and the
+# uninitialised values and definite leaks whose stack passes through the
+# module.  Each is returned as the text of its report; the rest is
+# counted in a note.
+sub valgrind_errors {
+    my ($self) = @_;
+    my $module = qr/\b(?:ngx_http_sendgrid_\w+|sg_\w+)\b|ngx_http_sendgrid_integrations_module\.so/;
+    my (@errors, %other);
+
+    opendir my $d, "$self->{dir}/logs" or return ();
+    my @logs = sort grep { /^valgrind\./ } readdir $d;
+    closedir $d;
+
+    push @errors, 'no valgrind log: is TEST_NGINX_WRAPPER valgrind with'
+                  . ' --log-file=%%DIR%%/logs/valgrind.%p?' unless @logs;
+
+    for my $log (@logs) {
+        my $text = slurp("$self->{dir}/logs/$log");
+        push @errors, "$log: no ERROR SUMMARY: the process did not exit"
+                      . " under valgrind" unless $text =~ /ERROR SUMMARY/;
+        # a report is the lines from its title to the next empty one
+        for my $report (split /^==\d+== \n/m, $text) {
+            my ($title) = $report =~ /^==\d+== (\S.*)$/m or next;
+            if ($title =~ /^(?:Invalid (?:read|write|free)|Mismatched free|Source and destination overlap)/
+                || ($title =~ /uninitialised|definitely lost/
+                    && $report =~ $module))
+            {
+                push @errors, "$log:\n$report";
+            } elsif ($title =~ /^(?:Conditional jump|Use of uninitialised|Syscall param|.*definitely lost)/) {
+                $other{$title =~ s/ in loss record.*//r}++;
+            }
+        }
+    }
+
+    Test::More::note("valgrind, outside the module: $_ ($other{$_})")
+        for sort keys %other;
+    Test::More::note('valgrind logs: ' . scalar(@logs));
+    return @errors;
+}
+
 # The checks every test file ends with, then Test::More's done_testing.
 sub done_testing {
     my ($self) = @_;
@@ -1236,8 +1297,8 @@ sub done_testing {
     $self->stop;
 
     my $log = $self->error_log;
-    my @alerts = grep { /\[(alert|emerg)\]/ } split /\n/, $log;
-    Test::More::is(scalar @alerts, 0, 'no alert or emerg in the error log')
+    my @alerts = grep { /\[(crit|alert|emerg)\]/ } split /\n/, $log;
+    Test::More::is(scalar @alerts, 0, 'no crit, alert or emerg in the error log')
         or Test::More::diag(join "\n", @alerts);
 
     my @crashes = grep { /exited on signal/ } split /\n/, $log;
@@ -1249,6 +1310,12 @@ sub done_testing {
                  split /\n/, $log), @{$self->{sanitizer} // []});
     Test::More::ok(!@reports && !@text, 'no sanitizer report')
         or Test::More::diag(join("\n", @text, map { slurp($_) } @reports));
+
+    if ($ENV{TEST_NGINX_WRAPPER}) {
+        my @errors = $self->valgrind_errors;
+        Test::More::is(scalar @errors, 0, 'no valgrind error of the module')
+            or Test::More::diag(join "\n\n", @errors);
+    }
 
     my @secrets = grep { length } @{$self->{secrets}};
     my @leaks;
