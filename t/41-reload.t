@@ -76,9 +76,11 @@ sub four_requests {
 four_requests('before reload', 0, \%old, 'old');
 
 
-# during: a client without pause, at most 3 seconds or 300 requests
+# during: a client without pause, until 10 requests have been sent after
+# the reload was seen complete (at most 300 requests, 30 seconds)
 
 my $results = $t->dir . '/client-results';
+my $reload_seen = $t->dir . '/reload-seen';
 my $responses = $t->dir . '/client-responses';
 
 my $pid = fork;
@@ -90,9 +92,10 @@ if ($pid == 0) {
         open my $res, '>', $results or die "$results: $!";
         open my $raw, '>', $responses or die "$responses: $!";
         $res->autoflush(1);
-        my $started = time;
+        my ($started, $after) = (time, 0);
         for my $n (100 .. 399) {
-            last if time - $started > 3 * $SGTest::SLOW;
+            $after++ if -e $reload_seen;
+            last if $after > 10 || time - $started > 30;
             my $sent = time;
             my $r = eval { send_one($n) };
             my $status = $r ? $r->{status} : 0;
@@ -107,8 +110,12 @@ if ($pid == 0) {
     POSIX::_exit($ok ? 0 : 1);
 }
 
-# let the client run, then rotate both keys and reload
-sleep 0.6 * $SGTest::SLOW;
+# let the client get 10 answers (on a busy machine that takes a while),
+# then rotate both keys and reload
+for (1 .. 400) {
+    last if (() = SGTest::slurp($results) =~ /\n/g) >= 10;
+    sleep 0.025;
+}
 
 my @old_workers = $t->workers;
 ok(@old_workers > 0, 'old workers found: ' . join(' ', @old_workers));
@@ -122,6 +129,7 @@ my $reloaded = $t->reload(wait => 1);
 ok($reloaded, 'the old workers are gone and new ones run')
     or diag(sprintf 'workers now: %s', join ' ', $t->workers);
 $reloaded //= time;
+$t->write_file('reload-seen', '');
 
 waitpid($pid, 0);
 is($?, 0, 'the client loop finished');
