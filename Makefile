@@ -41,8 +41,8 @@ JOBS       ?= 2
 # clients
 VALGRIND_TESTS ?= t/10-forward.t t/20-allowlist.t t/41-reload.t \
                   t/50-errlog.t t/61-body-transport.t t/62-body-modes.t \
-                  t/70-faults-upstream.t t/71-faults-error-bodies.t \
-                  t/72-faults-client.t
+                  t/80-faults-upstream.t t/81-faults-error-bodies.t \
+                  t/82-faults-client.t
 VALGRIND   := valgrind --tool=memcheck --leak-check=full \
               --show-leak-kinds=definite --errors-for-leak-kinds=definite \
               --num-callers=40 --error-limit=no --gen-suppressions=all \

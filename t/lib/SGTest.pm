@@ -50,8 +50,9 @@ package SGTest;
 #
 # Logs:
 #   $t->error_log, $t->error_log_size  the error log, and an offset in it
-#   $t->error_log_lines($level, $offset)
-#                                      its lines at a level since then
+#   $t->nginx_log_lines($level, $offset)
+#                                      nginx's own lines at a level since
+#                                      then
 #   $t->sendgrid_log_lines(since => $offset, all => 1)
 #                                      the module's normalized lines, each
 #                                      { line, level, json, obj, after }
@@ -87,6 +88,8 @@ package SGTest;
 #                                      a recorded request's headers
 #
 # Bodies (use SGTest qw(...) to import any of these and the checks):
+#   chunked($body, $size)              the body in chunked framing
+#   fold($text)                        white space folded as in excerpts
 #   json_object(name => 'raw JSON', ...)   an object, undef values left out
 #   create_body(write_key => 'wk', label => '"x"', extra => [...])
 #                                      a valid create body, members replaced
@@ -125,7 +128,8 @@ our $TOP = abs_path(dirname(__FILE__) . '/../..');
 # the helpers a test file may import: use SGTest qw(json_object ...);
 our @EXPORT_OK = qw(json_object create_body json_escape body_error
                     invalid_json_at is_bytes is_sendgrid_error
-                    is_gateway_error header_pairs header_values);
+                    is_gateway_error header_pairs header_values chunked
+                    fold);
 
 my $json = JSON::PP->new->canonical->utf8;
 
@@ -883,13 +887,8 @@ sub request {
     $req .= "Connection: close\r\n" if $http eq '1.1' && !$names{connection};
 
     if (defined $body && $opt{chunked}) {
-        $req .= "Transfer-Encoding: chunked\r\n\r\n";
-        my $size = $opt{chunk_size} || 1024;
-        for (my $i = 0; $i < length $body; $i += $size) {
-            my $part = substr($body, $i, $size);
-            $req .= sprintf("%x\r\n%s\r\n", length $part, $part);
-        }
-        $req .= "0\r\n\r\n";
+        $req .= "Transfer-Encoding: chunked\r\n\r\n"
+                . chunked($body, $opt{chunk_size} || 1024);
     } elsif (defined $body) {
         $req .= "Content-Length: " . length($body) . "\r\n\r\n$body";
     } else {
@@ -897,6 +896,23 @@ sub request {
     }
 
     return $self->raw($req, head => $method eq 'HEAD');
+}
+
+# A body in chunked framing: chunks of at most size bytes, then the last
+# chunk.
+sub chunked {
+    my ($body, $size) = @_;
+    return join('', map { sprintf "%x\r\n%s\r\n", length, $_ }
+                    $body =~ /(.{1,$size})/gs) . "0\r\n\r\n";
+}
+
+# Text with its white space folded as the normalized line's excerpts have
+# it: each run one space, none at either end.
+sub fold {
+    my ($s) = @_;
+    $s =~ s/[ \t\r\n\f\x0b]+/ /g;
+    $s =~ s/^ | $//g;
+    return $s;
 }
 
 # -- request bodies and the gateway's answers to them ---------------------
@@ -1062,12 +1078,13 @@ sub error_log_size {
     return -s "$self->{dir}/logs/error.log" // 0;
 }
 
-# The lines of the error log at a level (e.g. 'error'), since an
-# error_log_size offset.
-sub error_log_lines {
+# nginx's own lines of the error log at a level (e.g. 'error'), the
+# module's left out, since an error_log_size offset.
+sub nginx_log_lines {
     my ($self, $level, $since) = @_;
     my $log = substr($self->error_log, $since // 0);
-    return grep { m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[$level\] } }
+    return grep { m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[$level\] }
+                  && !/sendgrid_integrations:/ }
            split /\n/, $log;
 }
 

@@ -11,7 +11,7 @@ use Test::More;
 use Digest::MD5 qw(md5_hex);
 use IO::Compress::Deflate qw(deflate $DeflateError);
 use IO::Compress::Gzip qw(gzip $GzipError);
-use SGTest;
+use SGTest qw(fold);
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.faults-body-global.0123456789abcdef\n");
@@ -34,14 +34,6 @@ my $cut = "\x{2026}";
 
 
 # -- helpers ----------------------------------------------------------------
-
-# whitespace folded as in the normalized line's excerpts
-sub fold {
-    my ($s) = @_;
-    $s =~ s/[ \t\r\n\f\x0b]+/ /g;
-    $s =~ s/^ | $//g;
-    return $s;
-}
 
 # The upstream answers a GET with status, headers and body (repeat: n
 # times over, chunked: in chunks of 64 KB); the client must get every

@@ -11,7 +11,7 @@ use strict;
 use warnings;
 
 use Test::More;
-use SGTest qw(create_body is_bytes is_gateway_error);
+use SGTest qw(chunked create_body fold is_bytes is_gateway_error);
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.faults-up-global.0123456789abcdef\n");
@@ -48,13 +48,6 @@ my $too_slow = 'the SendGrid API did not answer in time';
 
 # -- helpers ----------------------------------------------------------------
 
-# nginx's own lines at [error] since offset, with the module's left out
-sub nginx_errors {
-    my ($offset) = @_;
-    return grep { !/sendgrid_integrations:/ } $t->error_log_lines('error',
-                                                                  $offset);
-}
-
 # One request whose answer nginx could not relay: the gateway's JSON, one
 # normalized line, nginx's own line saying why, and what the mock got
 # (want_upstream => 0 or 1 requests, the body byte for byte).
@@ -71,7 +64,7 @@ sub gateway_answers {
                       operation => $c{op}, region => 'global',
                       subuser => undef, errors => [ [ undef, $c{message} ] ]);
 
-    my @why = nginx_errors($x->{offset});
+    my @why = $t->nginx_log_lines('error', $x->{offset});
     is(scalar(grep { $_ =~ $c{nginx} } @why), 1, "$name: nginx says why")
         or diag(join "\n", @why);
 
@@ -176,10 +169,7 @@ sub broken_answer {
              . ($c{chunked} ? "Transfer-Encoding: chunked\r\n"
                             : "Content-Length: " . length($c{body}) . "\r\n")
              . "\r\n";
-    my $framed = $c{chunked}
-        ? join('', map { sprintf "%x\r\n%s\r\n", length, $_ }
-                   $c{body} =~ /(.{1,16})/gs) . "0\r\n\r\n"
-        : $c{body};
+    my $framed = $c{chunked} ? chunked($c{body}, 16) : $c{body};
 
     $t->upstream_response('global', status => $c{status}, headers => [ $json ],
                           body => $c{body}, chunked => $c{chunked},
@@ -218,7 +208,7 @@ sub broken_answer {
            "$name: the upstream's Content-Length relayed");
     }
 
-    my @why = nginx_errors($x->{offset});
+    my @why = $t->nginx_log_lines('error', $x->{offset});
     is(scalar(grep { $_ =~ $c{nginx} } @why), 1, "$name: nginx says why")
         or diag(join "\n", @why);
 
@@ -247,14 +237,6 @@ sub dechunk_prefix {
         substr($framed, 0, $size + 2) = '';
     }
     return $data;
-}
-
-# whitespace folded as in the normalized line's excerpts
-sub fold {
-    my ($s) = @_;
-    $s =~ s/[ \t\r\n\f\x0b]+/ /g;
-    $s =~ s/^ | $//g;
-    return $s;
 }
 
 my $reading = qr/while reading upstream/;

@@ -11,7 +11,7 @@ use warnings;
 use Test::More;
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(sleep);
-use SGTest qw(create_body body_error invalid_json_at is_bytes);
+use SGTest qw(body_error chunked create_body invalid_json_at is_bytes);
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.faults-client-global.0123456789abcdef\n");
@@ -58,12 +58,6 @@ sub post_head {
            . "\r\n";
 }
 
-sub chunked {
-    my ($body, $size) = @_;
-    return join('', map { sprintf "%x\r\n%s\r\n", length, $_ }
-                    $body =~ /(.{1,$size})/gs) . "0\r\n\r\n";
-}
-
 # Everything the server sends on s until it closes the connection, or
 # undef when it has not closed it within seconds.
 sub until_closed {
@@ -90,14 +84,6 @@ sub logged_status {
     return undef;
 }
 
-# nginx's own [info] lines since offset, the module's left out
-sub nginx_info {
-    my ($offset) = @_;
-    return grep { !/sendgrid_integrations:/ } $t->error_log_lines('info',
-                                                                  $offset);
-}
-
-
 # -- the client leaves in the middle of its body --------------------------------
 
 # Sends the head and part of a body, then closes (reset => 1: with RST);
@@ -117,7 +103,7 @@ sub abort_body {
 
     is(logged_status($c{id}), 400,
        "$name: logged as 400, as nginx does for a body it could not read");
-    my @why = nginx_info($offset);
+    my @why = $t->nginx_log_lines('info', $offset);
     is(scalar(grep { $_ =~ $c{nginx} } @why), 1, "$name: nginx says why")
         or diag(join "\n", @why);
     is_deeply([ map { $_->{line} } $t->sendgrid_log_lines(since => $offset,
