@@ -3,7 +3,8 @@
 #   make            install what is missing, build the dynamic module
 #   make run        the gateway in front of a local mock SendGrid
 #   make test       every test: unit, fuzz, and t/ against the dynamic
-#                   module in Debian's nginx and against a sanitizer build
+#                   module in Debian's nginx (part of it under valgrind)
+#                   and against a sanitizer build
 #
 # See README.md for the rest.
 
@@ -28,13 +29,29 @@ SG_LIBS    := -ljansson -lz
 FUZZ_FLAGS := -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
+FUZZ_LONG_SECONDS ?= 600
 
 PROVE      := prove -I t/lib --timer
 TESTS      ?= t/*.t
 JOBS       ?= 2
 
-.PHONY: all module static asan deps unit fuzz fuzz-run \
-        test test-dynamic test-asan run bench clean
+# what `make valgrind` runs: forwarding, refusals, bodies in memory, in
+# temporary files and chunked, report_only, error bodies (gzip included),
+# reload, and the faults of the upstream, of its error bodies and of
+# clients
+VALGRIND_TESTS ?= t/10-forward.t t/20-allowlist.t t/41-reload.t \
+                  t/50-errlog.t t/61-body-transport.t t/62-body-modes.t \
+                  t/80-faults-upstream.t t/81-faults-error-bodies.t \
+                  t/82-faults-client.t
+VALGRIND   := valgrind --tool=memcheck --leak-check=full \
+              --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+              --num-callers=40 --error-limit=no --gen-suppressions=all \
+              --keep-debuginfo=yes \
+              --suppressions=$(CURDIR)/t/valgrind.supp \
+              --log-file=%%DIR%%/logs/valgrind.%p
+
+.PHONY: all module static asan deps unit fuzz fuzz-run fuzz-long \
+        test test-dynamic test-asan valgrind run bench clean
 
 all: module
 
@@ -66,18 +83,12 @@ fuzz: deps $(FUZZ_BINS)
 # each target runs FUZZ_SECONDS from its corpus in fuzz/corpus/; new
 # inputs go to a scratch directory so the kept corpus stays reviewed
 fuzz-run: fuzz
-	@set -e; for f in $(FUZZ_BINS); do \
-	    name=$$(basename $$f); \
-	    scratch=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$scratch; \
-	    dict=fuzz/$${name#fuzz_}.dict; \
-	    [ -f $$dict ] && dict=-dict=$$dict || dict=; \
-	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	    $$f $$dict -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	        -artifact_prefix=$(BUILD)/fuzz/$$name- \
-	        $$scratch fuzz/corpus/$$name 2>$(BUILD)/fuzz/$$name.log \
-	    || { tail -50 $(BUILD)/fuzz/$$name.log; exit 1; }; \
-	    grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$name.log; \
-	done
+	@scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# each target FUZZ_LONG_SECONDS, one after the other; what they find that
+# reaches new code is merged, minimized, into fuzz/corpus/ to be committed
+fuzz-long: fuzz
+	@scripts/fuzz --merge $(FUZZ_LONG_SECONDS) $(FUZZ_BINS)
 
 # the suite against Debian's nginx with the dynamic module
 test-dynamic: module
@@ -88,11 +99,20 @@ test-asan: asan
 	TEST_NGINX_BINARY=$(CURDIR)/$(BUILD)/asan/nginx TEST_NGINX_MODULE= \
 	    $(PROVE) -j$(JOBS) $(TESTS)
 
-# every test: plain-C units (gcc and clang), the suite twice, the fuzzers
+# that part of the suite against Debian's nginx and the dynamic module
+# under valgrind's memcheck, master and workers; each file fails on any
+# invalid read or write and on any leak or uninitialised value in the
+# module (t/valgrind.supp: what is not the module's)
+valgrind: module
+	TEST_NGINX_WRAPPER="$(VALGRIND)" $(PROVE) -j$(JOBS) $(VALGRIND_TESTS)
+
+# every test: plain-C units (gcc and clang), the suite twice, part of it
+# under valgrind, the fuzzers
 test: deps
 	$(MAKE) unit
 	$(MAKE) unit UNIT_CC=clang BUILD=$(BUILD)/clang
 	$(MAKE) test-dynamic
+	$(MAKE) valgrind
 	$(MAKE) static
 	$(MAKE) test-asan
 	$(MAKE) fuzz-run

@@ -11,7 +11,7 @@ use Compress::Raw::Zlib;
 use IO::Compress::Deflate qw(deflate $DeflateError);
 use IO::Compress::Gzip qw(gzip $GzipError);
 use IO::Compress::RawDeflate qw(rawdeflate $RawDeflateError);
-use SGTest qw(create_body);
+use SGTest qw(create_body fold);
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.errlog-global.0123456789abcdef\n");
@@ -99,13 +99,6 @@ sub inflate_prefix {
     my $out = '';
     $z->inflate($in, $out);
     return $out;
-}
-
-sub fold {
-    my ($s) = @_;
-    $s =~ s/[ \t\r\n\f\x0b]+/ /g;
-    $s =~ s/^ | $//g;
-    return $s;
 }
 
 

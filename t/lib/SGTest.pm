@@ -3,8 +3,8 @@ package SGTest;
 # The test harness: a temporary prefix, nginx started with a configuration
 # whose ports are filled in, two recording mock SendGrid upstreams (one
 # per region), a raw HTTP client, and the checks every test file ends with:
-# no alert, no sanitizer report, no crashed worker, and no secret in any
-# response or log.
+# no crit or alert, no sanitizer or valgrind report, no crashed worker, and
+# no secret in any response or log.
 #
 #   my $t = SGTest->new;
 #   my $key = $t->key_file('global.key', "SG.test-global\n");
@@ -28,6 +28,7 @@ package SGTest;
 #   SGTest::gateway_server($name, $directives, mode => 'report_only')
 #                                      a server{} with the gateway location
 #   $t->workers                        pids of the running workers
+#   $t->worker_rss                     the one worker's VmRSS, in kB
 #   $t->reload(wait => 1)              reload; returns once the old
 #                                      workers are gone ('listening': once
 #                                      they take no new request)
@@ -49,6 +50,9 @@ package SGTest;
 #
 # Logs:
 #   $t->error_log, $t->error_log_size  the error log, and an offset in it
+#   $t->nginx_log_lines($level, $offset)
+#                                      nginx's own lines at a level since
+#                                      then
 #   $t->sendgrid_log_lines(since => $offset, all => 1)
 #                                      the module's normalized lines, each
 #                                      { line, level, json, obj, after }
@@ -70,6 +74,13 @@ package SGTest;
 #   is_sendgrid_error($r, $status, $name, count => 1, message => qr//)
 #                                      an error in SendGrid's shape; returns
 #                                      its [field, message] pairs
+#   is_gateway_error($r, $status, $message, $name)
+#                                      the gateway's one-entry answer
+#                                      (field null), exactly
+#   $t->memory_returned($name, $n, $bound_kb, sub { ... })
+#                                      the worker's memory after n more
+#                                      runs of a batch within bound_kb of
+#                                      what it was after the first
 #   $t->forwarded_once($region, $name) one request to that mock, none to
 #                                      the others; returns it
 #   $t->nothing_upstream($name)        no mock received anything
@@ -77,6 +88,8 @@ package SGTest;
 #                                      a recorded request's headers
 #
 # Bodies (use SGTest qw(...) to import any of these and the checks):
+#   chunked($body, $size)              the body in chunked framing
+#   fold($text)                        white space folded as in excerpts
 #   json_object(name => 'raw JSON', ...)   an object, undef values left out
 #   create_body(write_key => 'wk', label => '"x"', extra => [...])
 #                                      a valid create body, members replaced
@@ -89,6 +102,11 @@ package SGTest;
 # Environment: TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE
 # (the .so to load_module; default build/ngx_http_sendgrid_integrations_module.so
 # when the binary is Debian's), TEST_NGINX_LEAVE=1 keeps the prefix.
+# TEST_NGINX_WRAPPER: a command the running server is started under (not
+# nginx -t or -s), %%DIR%% standing for the prefix, e.g. valgrind; every
+# wait of the harness is then TEST_NGINX_SLOW (default 10) times longer,
+# and a valgrind log in logs/valgrind.* is read by the closing checks
+# (see valgrind_errors).
 
 use strict;
 use warnings;
@@ -109,10 +127,14 @@ our $TOP = abs_path(dirname(__FILE__) . '/../..');
 
 # the helpers a test file may import: use SGTest qw(json_object ...);
 our @EXPORT_OK = qw(json_object create_body json_escape body_error
-                    invalid_json_at is_bytes is_sendgrid_error header_pairs
-                    header_values);
+                    invalid_json_at is_bytes is_sendgrid_error
+                    is_gateway_error header_pairs header_values chunked
+                    fold);
 
 my $json = JSON::PP->new->canonical->utf8;
+
+# how many times longer every wait is: a server under valgrind is slow
+our $SLOW = $ENV{TEST_NGINX_WRAPPER} ? $ENV{TEST_NGINX_SLOW} || 10 : 1;
 
 # %%ERROR_VARIABLE_LOGS%% in a configuration: two access logs of
 # $sendgrid_error, with nginx's two escapings, tagged with the request's
@@ -261,8 +283,11 @@ sub wait_port {
 }
 
 # What the mock of a region answers next: status, headers (list of
-# [name, value]), body, chunked, chunk_size, delay_ms.  No argument: back
-# to the imitation of the API.
+# [name, value]), body (repeat => n: n times over), chunked, chunk_size,
+# delay_ms; faults: raw => bytes sent in place of a made answer, cut => n
+# bytes of the answer only, end => 'reset' or 'close' after it (hold_ms
+# later).  No
+# argument: back to the imitation of the API.
 sub upstream_response {
     my ($self, $region, %r) = @_;
     my $file = "$self->{dir}/upstream-$region.response";
@@ -272,6 +297,8 @@ sub upstream_response {
     }
     my %spec = %r;
     $spec{body_b64} = encode_base64(delete $spec{body} // '', '');
+    $spec{raw_b64} = encode_base64(delete $spec{raw}, '')
+        if defined $spec{raw};
     $self->write_file("upstream-$region.response", $json->encode(\%spec));
 }
 
@@ -466,22 +493,31 @@ sub start {
     local $ENV{LSAN_OPTIONS} = "suppressions=$TOP/t/lsan.supp:"
         . "print_suppressions=0";
 
-    ($rc, $out) = $self->run_nginx('-c', "$self->{dir}/nginx.conf");
+    ($rc, $out) = $self->run_nginx({ wrap => 1 },
+                                   '-c', "$self->{dir}/nginx.conf");
     die "nginx did not start: $out" if $rc;
 
     # stopped at the end whatever happens next
     $self->{started} = 1;
 
-    wait_port($self->{port}, 20) or die "nginx does not listen";
+    wait_port($self->{port}, 20 * $SLOW) or die "nginx does not listen";
     return $self;
 }
 
-# Runs the nginx binary with the prefix and args; returns (exit code,
-# output).  The output goes through a file, not a pipe: a helper process
-# that outlives nginx (the sanitizers' symbolizer) must not hold our end.
+# Runs the nginx binary with the prefix and args (after { wrap => 1 }:
+# under TEST_NGINX_WRAPPER); returns (exit code, output).  The output goes
+# through a file, not a pipe: a helper process that outlives nginx (the
+# sanitizers' symbolizer) must not hold our end.
 sub run_nginx {
     my ($self, @args) = @_;
+    my $opt = ref $args[0] ? shift @args : {};
     my $file = "$self->{dir}/nginx.out";
+
+    my @wrapper;
+    if ($opt->{wrap} && $ENV{TEST_NGINX_WRAPPER}) {
+        @wrapper = split ' ', $ENV{TEST_NGINX_WRAPPER};
+        s/%%DIR%%/$self->{dir}/g for @wrapper;
+    }
 
     # nginx -t and nginx -s exit without freeing their configuration, by
     # design: no leak check there; the running server sets its own
@@ -494,7 +530,8 @@ sub run_nginx {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $file;
         open STDERR, '>&', \*STDOUT;
-        exec($self->{binary}, '-p', "$self->{dir}/", @args) or exit 127;
+        exec(@wrapper, $self->{binary}, '-p', "$self->{dir}/", @args)
+            or exit 127;
     }
 
     waitpid($pid, 0);
@@ -532,6 +569,55 @@ sub workers {
     return @pids;
 }
 
+# The resident memory of the one worker, in kB (VmRSS in /proc/PID/status).
+sub worker_rss {
+    my ($self) = @_;
+    my @workers = $self->workers;
+    die "worker_rss: not one worker but " . scalar(@workers) . "\n"
+        unless @workers == 1;
+    my ($kb) = slurp("/proc/$workers[0]/status") =~ /^VmRSS:\s+(\d+) kB/m;
+    return $kb;
+}
+
+# True when nginx runs under a sanitizer or valgrind, whose allocators
+# hold freed memory back on purpose (ASan's quarantine), so that resident
+# memory says nothing of what the module gives back.
+sub checked_allocator {
+    my ($self) = @_;
+    $self->{checked_allocator} //= $ENV{TEST_NGINX_WRAPPER}
+        || index(slurp($self->{binary}), 'AddressSanitizer') >= 0 ? 1 : 0;
+    return $self->{checked_allocator};
+}
+
+# A test that the worker gives back the memory of what batch->() does:
+# the batch runs once to warm the allocator up, then n times, and the
+# worker's resident memory may then exceed what it was after the warm-up
+# by at most bound kB.  Returns the two figures (kB).  Skipped where
+# checked_allocator().
+sub memory_returned {
+    my ($self, $name, $n, $bound, $batch) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+    if ($self->checked_allocator) {
+        $batch->();
+        Test::More::note("$name: resident memory not measured under a"
+                         . " sanitizer or valgrind");
+        return;
+    }
+
+    $batch->();
+    my $before = $self->worker_rss;
+    $batch->() for 1 .. $n;
+    my $after = $self->worker_rss;
+
+    Test::More::note("$name: worker VmRSS $before kB after the warm-up,"
+                     . " $after kB after $n more batches");
+    Test::More::cmp_ok($after - $before, '<=', $bound,
+                       "$name: worker memory returned (within $bound kB"
+                       . " after $n batches)");
+    return ($before, $after);
+}
+
 # Signals nginx to reload its configuration file.  wait => 1: returns
 # once a new worker runs and every old one has exited; wait => 'listening':
 # once a new worker runs and every old one has exited or closed its
@@ -548,7 +634,7 @@ sub reload {
     die "reload failed: $out" if $rc;
     return unless $opt{wait};
 
-    for (1 .. 1200) {
+    for (1 .. 1200 * $SLOW) {
         my @new = grep { !$old{$_} } $self->workers;
         my $log = $opt{wait} eq 'listening' ? $self->error_log : '';
         my @serving = grep { kill(0, $_)
@@ -567,7 +653,7 @@ sub stop {
         my $pid = $self->nginx_pid;
         if ($pid) {
             kill 'QUIT', $pid;
-            for (1 .. 200) {
+            for (1 .. 200 * $SLOW) {
                 last unless kill 0, $pid;
                 sleep 0.05;
             }
@@ -691,7 +777,7 @@ sub expect_continue {
     # byte by byte: nothing of a final answer may be read here
     my $buf = '';
     local $SIG{ALRM} = sub { die "no interim or final answer\n" };
-    alarm 10;
+    alarm 10 * $SLOW;
     while ($buf !~ /\r\n\r\n/) {
         sysread($s, $buf, 1, length $buf) or last;
     }
@@ -727,7 +813,7 @@ sub read_to_close {
     my ($s) = @_;
     my $buf = '';
     local $SIG{ALRM} = sub { die "timed out reading until the close\n" };
-    alarm 20;
+    alarm 20 * $SLOW;
     1 while sysread($s, $buf, 65536, length $buf);
     alarm 0;
     return $buf;
@@ -738,7 +824,7 @@ sub read_response {
     my ($s, $head) = @_;
     my $buf = '';
     local $SIG{ALRM} = sub { die "timed out reading a response\n" };
-    alarm 20;
+    alarm 20 * $SLOW;
     my $r = take_response(\$buf,
                           sub { sysread($s, $buf, 65536, length $buf) },
                           $head);
@@ -836,13 +922,8 @@ sub request {
     $req .= "Connection: close\r\n" if $http eq '1.1' && !$names{connection};
 
     if (defined $body && $opt{chunked}) {
-        $req .= "Transfer-Encoding: chunked\r\n\r\n";
-        my $size = $opt{chunk_size} || 1024;
-        for (my $i = 0; $i < length $body; $i += $size) {
-            my $part = substr($body, $i, $size);
-            $req .= sprintf("%x\r\n%s\r\n", length $part, $part);
-        }
-        $req .= "0\r\n\r\n";
+        $req .= "Transfer-Encoding: chunked\r\n\r\n"
+                . chunked($body, $opt{chunk_size} || 1024);
     } elsif (defined $body) {
         $req .= "Content-Length: " . length($body) . "\r\n\r\n$body";
     } else {
@@ -850,6 +931,23 @@ sub request {
     }
 
     return $self->raw($req, head => $method eq 'HEAD');
+}
+
+# A body in chunked framing: chunks of at most size bytes, then the last
+# chunk.
+sub chunked {
+    my ($body, $size) = @_;
+    return join('', map { sprintf "%x\r\n%s\r\n", length, $_ }
+                    $body =~ /(.{1,$size})/gs) . "0\r\n\r\n";
+}
+
+# Text with its white space folded as the normalized line's excerpts have
+# it: each run one space, none at either end.
+sub fold {
+    my ($s) = @_;
+    $s =~ s/[ \t\r\n\f\x0b]+/ /g;
+    $s =~ s/^ | $//g;
+    return $s;
 }
 
 # -- request bodies and the gateway's answers to them ---------------------
@@ -946,6 +1044,21 @@ sub is_refused {
     $self->nothing_upstream($name);
 }
 
+# Four tests: the gateway's own answer with one entry whose field is null
+# (nginx's 502 and 504 and the like): the status, one Content-Type
+# application/json and exactly the body.
+sub is_gateway_error {
+    my ($r, $status, $message, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::is($r->{status}, $status, "$name: status $status");
+    Test::More::is_deeply($r->{headers}{'content-type'}, ['application/json'],
+                          "$name: one Content-Type, application/json");
+    is_bytes($r->{body}, '{"errors":[{"message":"' . json_escape($message)
+                         . '","field":null}]}', "$name: exact body");
+    Test::More::is($r->{headers}{'content-length'}[0], length $r->{body},
+                   "$name: Content-Length is the body's");
+}
+
 # Three tests: an error answer in SendGrid's shape, with the status, one
 # Content-Type application/json and a body {"errors":[...]} whose every
 # entry has a non-empty message and a field or a parameter, and nothing
@@ -1000,6 +1113,16 @@ sub error_log_size {
     return -s "$self->{dir}/logs/error.log" // 0;
 }
 
+# nginx's own lines of the error log at a level (e.g. 'error'), the
+# module's left out, since an error_log_size offset.
+sub nginx_log_lines {
+    my ($self, $level, $since) = @_;
+    my $log = substr($self->error_log, $since // 0);
+    return grep { m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[$level\] }
+                  && !/sendgrid_integrations:/ }
+           split /\n/, $log;
+}
+
 # The normalized lines the module logged, oldest first, each
 #   { line => the whole line, level => 'error', json => its JSON text,
 #     obj => that JSON decoded (strings as characters), after => the text
@@ -1042,7 +1165,7 @@ sub sendgrid_error_of {
     my %value;
     for my $escaping (sort keys %error_variable_log) {
         my $file = "$self->{dir}/logs/$error_variable_log{$escaping}";
-        LOOK: for (1 .. 500) {
+        LOOK: for (1 .. 500 * $SLOW) {
             for (split /\n/, slurp($file)) {
                 next unless /^\Q$id\E \[(.*)\]$/;
                 my $v = $1;
@@ -1067,12 +1190,13 @@ sub next_test_id {
 }
 
 # What was logged for the request tagged id: { lines => every line of the
-# module since the error_log_size offset, var => sendgrid_error_of(id) }.
+# module since the error_log_size offset, var => sendgrid_error_of(id),
+# offset }.
 sub logs_of {
     my ($self, $id, $offset) = @_;
     my $var = $self->sendgrid_error_of($id);
     return { lines => [ $self->sendgrid_log_lines(since => $offset, all => 1) ],
-             var => $var };
+             var => $var, offset => $offset };
 }
 
 # Sends a request tagged with a new X-Test-Id and waits until it is
@@ -1175,6 +1299,49 @@ sub slurp {
     return <$fh>;
 }
 
+# What valgrind's memcheck reported in logs/valgrind.* (one log a process:
+# the master, each worker, the parent that nginx leaves when it becomes a
+# daemon): every invalid read, write or free and every overlapping copy,
+# wherever it is (the module can corrupt what nginx reads), and the
+# uninitialised values and definite leaks whose stack passes through the
+# module.  Each is returned as the text of its report; the rest is
+# counted in a note.
+sub valgrind_errors {
+    my ($self) = @_;
+    my $module = qr/\b(?:ngx_http_sendgrid_\w+|sg_\w+)\b|ngx_http_sendgrid_integrations_module\.so/;
+    my (@errors, %other);
+
+    opendir my $d, "$self->{dir}/logs" or return ();
+    my @logs = sort grep { /^valgrind\./ } readdir $d;
+    closedir $d;
+
+    push @errors, 'no valgrind log: is TEST_NGINX_WRAPPER valgrind with'
+                  . ' --log-file=%%DIR%%/logs/valgrind.%p?' unless @logs;
+
+    for my $log (@logs) {
+        my $text = slurp("$self->{dir}/logs/$log");
+        push @errors, "$log: no ERROR SUMMARY: the process did not exit"
+                      . " under valgrind" unless $text =~ /ERROR SUMMARY/;
+        # a report is the lines from its title to the next empty one
+        for my $report (split /^==\d+== \n/m, $text) {
+            my ($title) = $report =~ /^==\d+== (\S.*)$/m or next;
+            if ($title =~ /^(?:Invalid (?:read|write|free)|Mismatched free|Source and destination overlap)/
+                || ($title =~ /uninitialised|definitely lost/
+                    && $report =~ $module))
+            {
+                push @errors, "$log:\n$report";
+            } elsif ($title =~ /^(?:Conditional jump|Use of uninitialised|Syscall param|.*definitely lost)/) {
+                $other{$title =~ s/ in loss record.*//r}++;
+            }
+        }
+    }
+
+    Test::More::note("valgrind, outside the module: $_ ($other{$_})")
+        for sort keys %other;
+    Test::More::note('valgrind logs: ' . scalar(@logs));
+    return @errors;
+}
+
 # The checks every test file ends with, then Test::More's done_testing.
 sub done_testing {
     my ($self) = @_;
@@ -1182,8 +1349,8 @@ sub done_testing {
     $self->stop;
 
     my $log = $self->error_log;
-    my @alerts = grep { /\[(alert|emerg)\]/ } split /\n/, $log;
-    Test::More::is(scalar @alerts, 0, 'no alert or emerg in the error log')
+    my @alerts = grep { /\[(crit|alert|emerg)\]/ } split /\n/, $log;
+    Test::More::is(scalar @alerts, 0, 'no crit, alert or emerg in the error log')
         or Test::More::diag(join "\n", @alerts);
 
     my @crashes = grep { /exited on signal/ } split /\n/, $log;
@@ -1195,6 +1362,12 @@ sub done_testing {
                  split /\n/, $log), @{$self->{sanitizer} // []});
     Test::More::ok(!@reports && !@text, 'no sanitizer report')
         or Test::More::diag(join("\n", @text, map { slurp($_) } @reports));
+
+    if ($ENV{TEST_NGINX_WRAPPER}) {
+        my @errors = $self->valgrind_errors;
+        Test::More::is(scalar @errors, 0, 'no valgrind error of the module')
+            or Test::More::diag(join "\n\n", @errors);
+    }
 
     my @secrets = grep { length } @{$self->{secrets}};
     my @leaks;
