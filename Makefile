@@ -4,6 +4,7 @@
 #   make run        the gateway in front of a local mock SendGrid
 #   make test       every test: unit, fuzz, and t/ against the dynamic
 #                   module in Debian's nginx and against a sanitizer build
+#   make deb        the Debian package, in build/deb/
 #
 # See README.md for the rest.
 
@@ -33,7 +34,7 @@ PROVE      := prove -I t/lib --timer
 TESTS      ?= t/*.t
 JOBS       ?= 2
 
-.PHONY: all module static asan deps unit fuzz fuzz-run \
+.PHONY: all module static asan deps unit fuzz fuzz-run deb \
         test test-dynamic test-asan run bench clean
 
 all: module
@@ -49,6 +50,11 @@ static: deps
 
 asan: deps
 	@scripts/build-nginx asan
+
+# libnginx-mod-http-sendgrid-integrations_<version>_<arch>.deb, checked
+# by lintian
+deb: deps
+	@scripts/build-deb
 
 $(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(SG_SRCS) $(SG_HDRS)
 	@mkdir -p $(dir $@)
