@@ -2,8 +2,9 @@
 #
 #   make            install what is missing, build the dynamic module
 #   make run        the gateway in front of a local mock SendGrid
-#   make test       every test: unit, fuzz, and t/ against the dynamic
-#                   module in Debian's nginx and against a sanitizer build
+#   make test       every test: unit, fuzz, t/ against the dynamic
+#                   module in Debian's nginx and against a sanitizer build,
+#                   and the Debian package on a clean Debian chroot
 #   make deb        the Debian package, in build/deb/
 #
 # See README.md for the rest.
@@ -35,7 +36,7 @@ TESTS      ?= t/*.t
 JOBS       ?= 2
 
 .PHONY: all module static asan deps unit fuzz fuzz-run deb \
-        test test-dynamic test-asan run bench clean
+        test test-dynamic test-asan test-deb run bench clean
 
 all: module
 
@@ -94,11 +95,18 @@ test-asan: asan
 	TEST_NGINX_BINARY=$(CURDIR)/$(BUILD)/asan/nginx TEST_NGINX_MODULE= \
 	    $(PROVE) -j$(JOBS) $(TESTS)
 
-# every test: plain-C units (gcc and clang), the suite twice, the fuzzers
+# the package installed, serving, removed and purged in a debootstrapped
+# chroot of this machine's Debian release (root, and Debian's mirror)
+test-deb: deb
+	$(PROVE) t/pkg/install.t
+
+# every test: plain-C units (gcc and clang), the suite twice, the package,
+# the fuzzers
 test: deps
 	$(MAKE) unit
 	$(MAKE) unit UNIT_CC=clang BUILD=$(BUILD)/clang
 	$(MAKE) test-dynamic
+	$(MAKE) test-deb
 	$(MAKE) static
 	$(MAKE) test-asan
 	$(MAKE) fuzz-run
