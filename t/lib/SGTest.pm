@@ -25,9 +25,6 @@ package SGTest;
 # The server:
 #   $t->dir, $t->port, $t->module      the prefix, the gateway's port, the
 #                                      module loaded (undef: built in)
-#   SGTest->new(main => $lines)        main-context lines put where
-#                                      load_module goes (an include of
-#                                      /etc/nginx/modules-enabled/*.conf)
 #   SGTest::gateway_server($name, $directives, mode => 'report_only')
 #                                      a server{} with the gateway location
 #   $t->workers                        pids of the running workers
@@ -328,7 +325,7 @@ sub conf_text {
 
     my $main = '';
     $main .= "load_module $self->{module};\n" if $self->{module};
-    $main .= "$self->{opt}{main}\n" if defined $self->{opt}{main};
+    $main .= "$_\n" for @{$self->{main} // []};
     $main .= "user root root;\n" if $> == 0;
     $main .= <<"CONF";
 worker_processes 1;

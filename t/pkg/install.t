@@ -232,7 +232,10 @@ $ENV{TMPDIR} = "$root/tmp";
 $ENV{TEST_NGINX_BINARY} = $wrapper;
 $ENV{TEST_NGINX_MODULE} = '';
 
-my $t = SGTest->new(main => 'include /etc/nginx/modules-enabled/*.conf;');
+# the module loaded as /etc/nginx/nginx.conf loads it, among the
+# harness's main-context lines
+my $t = SGTest->new;
+push @{$t->{main}}, 'include /etc/nginx/modules-enabled/*.conf;';
 
 # The snippet's load_module path is relative to nginx's prefix: Debian's
 # prefix, /usr/share/nginx, has a modules link to /usr/lib/nginx/modules,
