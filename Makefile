@@ -2,9 +2,11 @@
 #
 #   make            install what is missing, build the dynamic module
 #   make run        the gateway in front of a local mock SendGrid
-#   make test       every test: unit, fuzz, and t/ against the dynamic
+#   make test       every test: unit, fuzz, t/ against the dynamic
 #                   module in Debian's nginx (part of it under valgrind)
-#                   and against a sanitizer build
+#                   and against a sanitizer build, and the Debian package
+#                   on a clean Debian chroot
+#   make deb        the Debian package, in build/deb/
 #
 # See README.md for the rest.
 
@@ -50,8 +52,8 @@ VALGRIND   := valgrind --tool=memcheck --leak-check=full \
               --suppressions=$(CURDIR)/t/valgrind.supp \
               --log-file=%%DIR%%/logs/valgrind.%p
 
-.PHONY: all module static asan deps unit fuzz fuzz-run fuzz-long \
-        test test-dynamic test-asan valgrind run bench clean
+.PHONY: all module static asan deps unit fuzz fuzz-run fuzz-long deb \
+        test test-dynamic test-asan test-deb valgrind run bench clean
 
 all: module
 
@@ -66,6 +68,11 @@ static: deps
 
 asan: deps
 	@scripts/build-nginx asan
+
+# libnginx-mod-http-sendgrid-integrations_<version>_<arch>.deb, checked
+# by lintian
+deb: deps
+	@scripts/build-deb
 
 $(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(SG_SRCS) $(SG_HDRS)
 	@mkdir -p $(dir $@)
@@ -106,13 +113,19 @@ test-asan: asan
 valgrind: module
 	TEST_NGINX_WRAPPER="$(VALGRIND)" $(PROVE) -j$(JOBS) $(VALGRIND_TESTS)
 
+# the package installed, serving, removed and purged in a debootstrapped
+# chroot of this machine's Debian release (root, and Debian's mirror)
+test-deb: deb
+	$(PROVE) t/pkg/install.t
+
 # every test: plain-C units (gcc and clang), the suite twice, part of it
-# under valgrind, the fuzzers
+# under valgrind, the package, the fuzzers
 test: deps
 	$(MAKE) unit
 	$(MAKE) unit UNIT_CC=clang BUILD=$(BUILD)/clang
 	$(MAKE) test-dynamic
 	$(MAKE) valgrind
+	$(MAKE) test-deb
 	$(MAKE) static
 	$(MAKE) test-asan
 	$(MAKE) fuzz-run
