@@ -22,7 +22,8 @@ package SGTest;
 #   my @seen = $t->upstream('global');
 #   $t->done_testing;
 #
-# The server:
+# The server (SGTest->new(workers => 2): that many worker processes, else
+# one):
 #   $t->dir, $t->port, $t->module      the prefix, the gateway's port, the
 #                                      module loaded (undef: built in)
 #   SGTest::gateway_server($name, $directives, mode => 'report_only')
@@ -46,6 +47,10 @@ package SGTest;
 #   $t->seen_response($raw)            records what it got, and
 #   $t->forget_response                leaves the last one unchecked (a
 #                                      test that echoes a secret on purpose)
+#
+# Metrics:
+#   $t->metrics($path)                 GET $path; the response, and its
+#                                      samples as { 'name{labels}' => value }
 #
 # Logs:
 #   $t->error_log, $t->error_log_size  the error log, and an offset in it
@@ -356,8 +361,9 @@ sub conf_text {
     $main .= "load_module $self->{module};\n" if $self->{module};
     $main .= "$_\n" for @{$self->{main} // []};
     $main .= "user root root;\n" if $> == 0;
+    my $workers = $self->{opt}{workers} // 1;
     $main .= <<"CONF";
-worker_processes 1;
+worker_processes $workers;
 daemon on;
 master_process on;
 error_log $dir/logs/error.log $self->{opt}{log_level};
@@ -850,6 +856,20 @@ sub request {
     }
 
     return $self->raw($req, head => $method eq 'HEAD');
+}
+
+# A scrape of the metrics endpoint at path: (response, { series => value })
+# with series the sample's name and labels as written ('name{a="b"}').
+sub metrics {
+    my ($self, $path) = @_;
+    my $r = $self->request(GET => $path);
+    my %samples;
+    for my $line (split /\n/, $r->{body} // '') {
+        next if $line =~ /^#/;
+        my ($series, $value) = $line =~ /^(.+) (\S+)$/ or next;
+        $samples{$series} = $value;
+    }
+    return ($r, \%samples);
 }
 
 # -- request bodies and the gateway's answers to them ---------------------
