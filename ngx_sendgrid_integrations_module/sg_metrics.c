@@ -41,6 +41,8 @@ static void sg_metrics_write_key_files(sg_out_t *o,
     const sg_metrics_key_file_t *keys, size_t nkeys);
 static void sg_out_family(sg_out_t *o, const char *name, const char *type,
     const char *help);
+static void sg_out_sample(sg_out_t *o, const char *name, const char *label,
+    const char *value, unsigned long n);
 static void sg_out_op_region(sg_out_t *o, const char *name, unsigned op,
     unsigned region);
 static void sg_out_str(sg_out_t *o, const char *s);
@@ -347,10 +349,8 @@ sg_metrics_write_refusals(sg_out_t *o, const sg_metrics_t *m)
                   "they failed.");
 
     for (r = SG_REFUSAL_NONE + 1; r < SG_REFUSALS; r++) {
-        sg_out_str(o, SG_PREFIX "refusals_total{reason=\"");
-        sg_out_str(o, sg_refusal_labels[r].name);
-        sg_out_str(o, "\"} ");
-        sg_out_value(o, m->refusals[r]);
+        sg_out_sample(o, SG_PREFIX "refusals_total", "reason",
+                      sg_refusal_labels[r].name, m->refusals[r]);
     }
 
     sg_out_family(o, SG_PREFIX "reported_total", "counter",
@@ -358,14 +358,10 @@ sg_metrics_write_refusals(sg_out_t *o, const sg_metrics_t *m)
                   "reason.");
 
     for (r = SG_REFUSAL_NONE + 1; r < SG_REFUSALS; r++) {
-        if (!sg_refusal_labels[r].reportable) {
-            continue;
+        if (sg_refusal_labels[r].reportable) {
+            sg_out_sample(o, SG_PREFIX "reported_total", "reason",
+                          sg_refusal_labels[r].name, m->reported[r]);
         }
-
-        sg_out_str(o, SG_PREFIX "reported_total{reason=\"");
-        sg_out_str(o, sg_refusal_labels[r].name);
-        sg_out_str(o, "\"} ");
-        sg_out_value(o, m->reported[r]);
     }
 }
 
@@ -380,14 +376,10 @@ sg_metrics_write_rules(sg_out_t *o, const sg_metrics_t *m)
                   "reported; a body may break several.");
 
     for (b = 0; b < SG_METRICS_RULES; b++) {
-        if (!(SG_METRICS_SCHEMA_RULES & (1u << b))) {
-            continue;
+        if (SG_METRICS_SCHEMA_RULES & (1u << b)) {
+            sg_out_sample(o, SG_PREFIX "schema_failures_total", "rule",
+                          sg_rule_labels[b], m->rules[b]);
         }
-
-        sg_out_str(o, SG_PREFIX "schema_failures_total{rule=\"");
-        sg_out_str(o, sg_rule_labels[b]);
-        sg_out_str(o, "\"} ");
-        sg_out_value(o, m->rules[b]);
     }
 }
 
@@ -446,13 +438,10 @@ sg_metrics_write_body_bytes(sg_out_t *o, const sg_metrics_t *m)
     sg_out_family(o, SG_PREFIX "validated_body_bytes_total", "counter",
                   "Bytes of request bodies the body validator read.");
 
-    sg_out_str(o, SG_PREFIX "validated_body_bytes_total"
-                  "{operation=\"create\"} ");
-    sg_out_value(o, m->body_bytes[SG_OP_CREATE]);
-
-    sg_out_str(o, SG_PREFIX "validated_body_bytes_total"
-                  "{operation=\"update\"} ");
-    sg_out_value(o, m->body_bytes[SG_OP_UPDATE]);
+    sg_out_sample(o, SG_PREFIX "validated_body_bytes_total", "operation",
+                  "create", m->body_bytes[SG_OP_CREATE]);
+    sg_out_sample(o, SG_PREFIX "validated_body_bytes_total", "operation",
+                  "update", m->body_bytes[SG_OP_UPDATE]);
 }
 
 
@@ -489,6 +478,21 @@ sg_out_family(sg_out_t *o, const char *name, const char *type,
     sg_out_str(o, " ");
     sg_out_str(o, type);
     sg_out_str(o, "\n");
+}
+
+
+/* a sample of one label: name{label="value"} n */
+static void
+sg_out_sample(sg_out_t *o, const char *name, const char *label,
+    const char *value, unsigned long n)
+{
+    sg_out_str(o, name);
+    sg_out_str(o, "{");
+    sg_out_str(o, label);
+    sg_out_str(o, "=\"");
+    sg_out_str(o, value);
+    sg_out_str(o, "\"} ");
+    sg_out_value(o, n);
 }
 
 

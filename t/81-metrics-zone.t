@@ -11,8 +11,6 @@ use SGTest;
 use Time::HiRes qw(sleep);
 
 my $t = SGTest->new;
-my $dir = $t->dir;
-my $conf = "$dir/nginx.conf";
 
 $t->key_file('global.key', "SG.metrics-zone-key.0123456789\n");
 
@@ -22,36 +20,28 @@ my $P = 'sendgrid_integrations_';
 
 # nginx -t
 
-sub fails_with {
-    my ($what, $http, $message) = @_;
+my @refused = (
+    [ 'a zone smaller than 8 pages', 'sendgrid_metrics_zone m 16k;',
+      'zone "m" is too small' ],
+    [ 'a size that is none', 'sendgrid_metrics_zone m big;',
+      'invalid zone size "big"' ],
+    [ 'a second zone',
+      'sendgrid_metrics_zone m 1m; sendgrid_metrics_zone n 1m;',
+      '"sendgrid_metrics_zone" directive is duplicate' ],
+    [ 'a zone in a server',
+      'server { listen 127.0.0.1:%%PORT%%; sendgrid_metrics_zone m 1m; }',
+      '"sendgrid_metrics_zone" directive is not allowed here' ],
+    [ 'a zone of another module\'s name',
+      'limit_req_zone $binary_remote_addr zone=m:1m rate=1r/s; '
+      . 'sendgrid_metrics_zone m 1m;',
+      'the shared memory zone "m" is already declared for a different use' ],
+    [ 'the endpoint in a server',
+      'sendgrid_metrics_zone m 1m; server { listen 127.0.0.1:%%PORT%%; '
+      . 'sendgrid_metrics m; }',
+      '"sendgrid_metrics" directive is not allowed here' ],
+);
 
-    my ($rc, $out) = $t->test_config($http);
-
-    isnt($rc, 0, "$what: nginx -t fails");
-    like($out, qr/\[emerg\] (?:\d+#\d+: )?\Q$message\E in \Q$conf\E:\d+\n/,
-         "$what: $message")
-        or diag $out;
-}
-
-fails_with('a zone smaller than 8 pages', 'sendgrid_metrics_zone m 16k;',
-           'zone "m" is too small');
-fails_with('a size that is none', 'sendgrid_metrics_zone m big;',
-           'invalid zone size "big"');
-fails_with('a second zone',
-           'sendgrid_metrics_zone m 1m; sendgrid_metrics_zone n 1m;',
-           '"sendgrid_metrics_zone" directive is duplicate');
-fails_with('a zone in a server',
-           'server { listen 127.0.0.1:%%PORT%%; sendgrid_metrics_zone m 1m; }',
-           '"sendgrid_metrics_zone" directive is not allowed here');
-fails_with('a zone of another module\'s name',
-           'limit_req_zone $binary_remote_addr zone=m:1m rate=1r/s; '
-           . 'sendgrid_metrics_zone m 1m;',
-           'the shared memory zone "m" is already declared for a different '
-           . 'use');
-fails_with('the endpoint in a server',
-           'sendgrid_metrics_zone m 1m; server { listen 127.0.0.1:%%PORT%%; '
-           . 'sendgrid_metrics m; }',
-           '"sendgrid_metrics" directive is not allowed here');
+$t->config_fails(@$_) for @refused;
 
 {
     my ($rc, $out) = $t->test_config(

@@ -29,6 +29,9 @@ package SGTest;
 #   SGTest::gateway_server($name, $directives, mode => 'report_only')
 #                                      a server{} with the gateway location
 #   $t->workers                        pids of the running workers
+#   $t->config_fails($name, $http, $message)
+#                                      nginx -t refuses $http, saying
+#                                      $message
 #   $t->reload(wait => 1)              reload; returns once the old
 #                                      workers are gone ('listening': once
 #                                      they take no new request)
@@ -442,6 +445,29 @@ sub indent {
     return join '', map { (' ' x $n) . "$_\n" }
                     grep { length }
                     map { s/^\s+|\s+$//gr } split /\n/, $text // '';
+}
+
+# Three tests: nginx -t fails on the configuration (the inside of http{})
+# with message, in the file, and says the test failed.  Returns the output.
+sub config_fails {
+    my ($self, $what, $http, $message) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $conf = "$self->{dir}/nginx.conf";
+
+    my ($rc, $out) = $self->test_config($http);
+
+    Test::More::isnt($rc, 0, "$what: nginx -t fails");
+    # Debian's nginx logs to stderr before the configuration is read
+    # ("[emerg] pid#tid: ..."), a build with a default log file says
+    # "nginx: [emerg] ..."
+    Test::More::like($out,
+        qr/\[emerg\] (?:\d+#\d+: )?\Q$message\E in \Q$conf\E:\d+\n/,
+        "$what: $message")
+        or Test::More::diag($out);
+    Test::More::like($out, qr/configuration file \Q$conf\E test failed/,
+                     "$what: nginx says the test failed");
+
+    return $out;
 }
 
 # Writes the configuration (the inside of http{}, or a whole file with
