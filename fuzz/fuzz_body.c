@@ -1,8 +1,7 @@
 /*
  * The single-pass body validator against the jansson reference: the same
  * verdict and the same message for every input, whatever the pieces the
- * body arrives in; the same properties.write_key as jansson decodes; and
- * rules (sg_body_rules()) that agree with the verdict and the message.
+ * body arrives in; and the same properties.write_key as jansson decodes.
  *
  * Input layout:
  *   [0]      bit 0: PATCH schema (else POST), bit 1: strict,
