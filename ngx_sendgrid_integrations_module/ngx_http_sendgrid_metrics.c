@@ -59,12 +59,6 @@ ngx_http_sendgrid_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (shm_zone->init) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
     shm_zone->init = ngx_http_sendgrid_metrics_init_zone;
 
     smcf->metrics_zone = shm_zone;
@@ -82,7 +76,7 @@ static ngx_int_t
 ngx_http_sendgrid_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     sg_metrics_t     *m;
-    ngx_uint_t        pages;
+    ngx_uint_t        need;
     ngx_slab_pool_t  *shpool;
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -112,12 +106,14 @@ ngx_http_sendgrid_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     m = ngx_slab_alloc(shpool, sizeof(sg_metrics_t));
 
     if (m == NULL) {
-        pages = (sizeof(sg_metrics_t) + ngx_pagesize - 1) / ngx_pagesize;
+        /* their pages, and two for the allocator's own */
+        need = ((sizeof(sg_metrics_t) + ngx_pagesize - 1) / ngx_pagesize + 2)
+               * ngx_pagesize / 1024;
 
         ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
                       "sendgrid_metrics_zone \"%V\" is too small for the "
-                      "metrics, which need %uzk: they are off",
-                      &shm_zone->shm.name, (pages + 2) * ngx_pagesize / 1024);
+                      "metrics, which need %uik: they are off",
+                      &shm_zone->shm.name, need);
 
         shm_zone->data = NULL;
         return NGX_OK;
