@@ -10,7 +10,8 @@
 #include "sg_json.h"
 
 
-#define SG_METRICS_MAGIC  0x53474d31    /* "SGM1" */
+/* "SGM1": to change with the layout of sg_metrics_t */
+#define SG_METRICS_MAGIC  0x53474d31
 
 #define SG_PREFIX  "sendgrid_integrations_"
 
