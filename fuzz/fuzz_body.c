@@ -19,6 +19,7 @@
 #include "../ngx_sendgrid_integrations_module/sg_body.h"
 
 
+static void check_rules(const sg_body_t *v, int rc);
 static void check_write_key(const sg_body_t *v, const uint8_t *data,
     size_t size);
 
@@ -93,12 +94,75 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
+    check_rules(v, rc);
     check_write_key(v, data, size);
 
     free(message);
     sg_body_destroy(v);
 
     return 0;
+}
+
+
+/*
+ * A refused body broke at least one rule, a valid one none; a message of
+ * the JSON level goes with its rule alone, a list of schema failures
+ * with schema rules only.  Told apart by their whole form: a schema
+ * failure may name a member "request body is empty".
+ */
+static void
+check_rules(const sg_body_t *v, int rc)
+{
+    size_t       len;
+    unsigned     rules, want;
+    const char  *m;
+
+#define SG_BODY_JSON_RULES                                                    \
+    (SG_BODY_RULE_EMPTY | SG_BODY_RULE_SYNTAX | SG_BODY_RULE_DUPLICATE        \
+     | SG_BODY_RULE_OBJECT)
+
+#define starts(s, prefix)  (strncmp(s, prefix, sizeof(prefix) - 1) == 0)
+
+    rules = sg_body_rules(v);
+
+    if (rc != SG_BODY_INVALID) {
+        if (rules != 0) {
+            abort();
+        }
+
+        return;
+    }
+
+    m = sg_body_message(v, &len);
+
+    if (strcmp(m, "request body is empty") == 0) {
+        want = SG_BODY_RULE_EMPTY;
+
+    } else if (strcmp(m, "request body must be a JSON object") == 0) {
+        want = SG_BODY_RULE_OBJECT;
+
+    } else if (starts(m, "request body is not valid JSON at byte ")
+               && m[len - 1] >= '0' && m[len - 1] <= '9')
+    {
+        want = SG_BODY_RULE_SYNTAX;
+
+    } else if (starts(m, "request body has duplicate member \"")
+               && m[len - 1] >= '0' && m[len - 1] <= '9')
+    {
+        want = SG_BODY_RULE_DUPLICATE;
+
+    } else {
+        want = 0;
+    }
+
+    if (want ? (rules != want)
+             : (rules == 0 || (rules & SG_BODY_JSON_RULES) != 0))
+    {
+        abort();
+    }
+
+#undef starts
+#undef SG_BODY_JSON_RULES
 }
 
 

@@ -124,6 +124,27 @@ ngx_command_t  ngx_http_sendgrid_commands[] = {
       offsetof(ngx_http_sendgrid_loc_conf_t, error_body_max),
       NULL },
 
+    { ngx_string("sendgrid_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_sendgrid_metrics_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sendgrid_metrics_count"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sendgrid_loc_conf_t, metrics_count),
+      NULL },
+
+    { ngx_string("sendgrid_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sendgrid_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -296,6 +317,7 @@ ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path)
     key->key.data = key->line.data + bearer.len;
     key->key.len = len;
     key->path = *path;
+    key->loaded = ngx_time();
 
     return key;
 }

@@ -261,7 +261,10 @@ ngx_http_sendgrid_report(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx)
                                     |NGX_HTTP_SENDGRID_REPORTED);
     }
 
+    ngx_http_sendgrid_metrics_report(r, ctx);
+
     ngx_memzero(&ctx->err, sizeof(sg_error_t));
+    ctx->refusal = SG_REFUSAL_NONE;
 }
 
 
@@ -570,6 +573,8 @@ static ngx_int_t
 ngx_http_sendgrid_log_handler(ngx_http_request_t *r)
 {
     ngx_http_sendgrid_ctx_t  *ctx;
+
+    ngx_http_sendgrid_metrics_count(r);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sendgrid_integrations_module);
 

@@ -45,8 +45,9 @@ static ngx_int_t ngx_http_sendgrid_send_error(ngx_http_request_t *r,
 ngx_http_request_body_filter_pt  ngx_http_sendgrid_next_request_body;
 
 
-/* answers that are not the route matcher's */
-#define ngx_http_sendgrid_set_error(ctx, st, msg, mbr, nm)                   \
+/* answers that are not the route matcher's, and why (sg_refusal_t) */
+#define ngx_http_sendgrid_set_error(ctx, st, msg, mbr, nm, why)              \
+    (ctx)->refusal = (why);                                                   \
     (ctx)->err.status = st;                                                   \
     (ctx)->err.message = msg;                                                 \
     (ctx)->err.message_len = sizeof(msg) - 1;                                 \
@@ -272,7 +273,8 @@ ngx_http_sendgrid_start(ngx_http_request_t *r,
 
     if (ngx_http_sendgrid_resolve(r, ctx, slcf) != NGX_OK) {
         ngx_http_sendgrid_set_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "internal error", "field", NULL);
+                                    "internal error", "field", NULL,
+                                    SG_REFUSAL_INTERNAL);
         return ngx_http_sendgrid_reject(r, ctx);
     }
 
@@ -310,6 +312,7 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
     if (ctx->route.err.status) {
         ctx->err = ctx->route.err;
         ctx->allow = ctx->route.allow;
+        ctx->refusal = sg_metrics_route_refusal(ctx->err.status);
         return NGX_ERROR;
     }
 
@@ -318,7 +321,8 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
                       "sendgrid_integrations: the URI was changed inside "
                       "nginx, refusing to forward it");
         ngx_http_sendgrid_set_error(ctx, NGX_HTTP_NOT_FOUND,
-                                    "resource not found", "field", NULL);
+                                    "resource not found", "field", NULL,
+                                    SG_REFUSAL_URI_CHANGED);
         return NGX_ERROR;
     }
 
@@ -341,7 +345,8 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
 
         ngx_http_sendgrid_set_error(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                     "Content-Type must be application/json",
-                                    "field", SG_REQUEST);
+                                    "field", SG_REQUEST,
+                                    SG_REFUSAL_CONTENT_TYPE);
 
         if (slcf->enable == NGX_HTTP_SENDGRID_REPORT_ONLY) {
             ngx_http_sendgrid_report(r, ctx);
@@ -354,7 +359,8 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
         if (r->headers_in.content_length_n > 0) {
             ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
                                         "this request must not have a body",
-                                        "field", SG_REQUEST);
+                                        "field", SG_REQUEST,
+                                        SG_REFUSAL_BODY_NOT_ALLOWED);
             return NGX_ERROR;
         }
 
@@ -404,7 +410,7 @@ ngx_http_sendgrid_check_headers(ngx_http_request_t *r,
         {
             ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
                                 "method override headers are not allowed",
-                                "field", NULL);
+                                "field", NULL, SG_REFUSAL_METHOD_OVERRIDE);
             return NGX_ERROR;
         }
 
@@ -425,6 +431,7 @@ ngx_http_sendgrid_check_headers(ngx_http_request_t *r,
     }
 
     if (subusers > 1) {
+        ctx->refusal = SG_REFUSAL_SUBUSER_REPEATED;
         ctx->err.status = NGX_HTTP_BAD_REQUEST;
         ctx->err.message = (const char *) once->data;
         ctx->err.message_len = once->len;
@@ -473,6 +480,7 @@ ngx_http_sendgrid_read_body(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "sendgrid_integrations: the request body was "
                       "discarded before it could be validated");
+        ctx->refusal = SG_REFUSAL_INTERNAL;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -675,13 +683,15 @@ ngx_http_sendgrid_body_handler(ngx_http_request_t *r)
 
     if (rc == SG_BODY_NOMEM) {
         ngx_http_sendgrid_set_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "internal error", "field", NULL);
+                                    "internal error", "field", NULL,
+                                    SG_REFUSAL_INTERNAL);
 
     } else if (ctx->no_body) {
         if (ctx->body_seen) {
             ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
                                         "this request must not have a body",
-                                        "field", SG_REQUEST);
+                                        "field", SG_REQUEST,
+                                        SG_REFUSAL_BODY_NOT_ALLOWED);
         }
 
     } else {
@@ -692,6 +702,7 @@ ngx_http_sendgrid_body_handler(ngx_http_request_t *r)
     if (rc == SG_BODY_INVALID) {
         message = sg_body_message(ctx->body, &len);
 
+        ctx->refusal = sg_metrics_body_refusal(sg_body_rules(ctx->body));
         ctx->err.status = NGX_HTTP_BAD_REQUEST;
         ctx->err.message = message;
         ctx->err.message_len = len;
@@ -729,14 +740,15 @@ ngx_http_sendgrid_forward(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
     if (key == NULL) {
         ngx_http_sendgrid_set_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "no API key is configured for the "
-                                    "request's region", "field", NULL);
+                                    "request's region", "field", NULL,
+                                    SG_REFUSAL_KEY_MISSING);
         return ngx_http_sendgrid_reject(r, ctx);
     }
 
     if (!ngx_http_sendgrid_header_value_safe(&ctx->on_behalf_of)) {
         ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
                                     "the subuser is not a valid header value",
-                                    "field", NULL);
+                                    "field", NULL, SG_REFUSAL_SUBUSER_INVALID);
         return ngx_http_sendgrid_reject(r, ctx);
     }
 

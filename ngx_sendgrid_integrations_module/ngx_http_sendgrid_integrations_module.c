@@ -195,6 +195,7 @@ ngx_http_sendgrid_create_loc_conf(ngx_conf_t *cf)
      *     conf->host[] = { 0, NULL };
      *     conf->subuser = NULL;
      *     conf->subuser_header = { 0, NULL };
+     *     conf->metrics = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET_UINT;
@@ -203,6 +204,7 @@ ngx_http_sendgrid_create_loc_conf(ngx_conf_t *cf)
     conf->strict = NGX_CONF_UNSET;
     conf->error_log_level = NGX_CONF_UNSET_UINT;
     conf->error_body_max = NGX_CONF_UNSET_SIZE;
+    conf->metrics_count = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -225,6 +227,7 @@ ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_LOG_ERR);
     ngx_conf_merge_size_value(conf->error_body_max, prev->error_body_max,
                               16 * 1024);
+    ngx_conf_merge_value(conf->metrics_count, prev->metrics_count, 1);
 
     /* each region's key and host are inherited on their own */
     for (i = 0; i < NGX_HTTP_SENDGRID_REGIONS; i++) {

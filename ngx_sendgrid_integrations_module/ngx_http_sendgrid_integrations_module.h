@@ -17,6 +17,7 @@
 #include "sg_route.h"
 #include "sg_body.h"
 #include "sg_errlog.h"
+#include "sg_metrics.h"
 
 
 #define NGX_HTTP_SENDGRID_OFF          0
@@ -45,6 +46,7 @@ typedef struct {
     ngx_str_t                       line;     /* "Authorization: Bearer <key>"
                                                  CRLF */
     ngx_str_t                       key;      /* the key, inside line */
+    time_t                          loaded;   /* when the file was read */
 } ngx_http_sendgrid_key_t;
 
 
@@ -82,6 +84,9 @@ typedef struct {
     ngx_flag_t                      strict;
     ngx_uint_t                      error_log_level;
     size_t                          error_body_max;
+
+    ngx_flag_t                      metrics_count;
+    ngx_shm_zone_t                 *metrics;  /* sendgrid_metrics' zone */
 } ngx_http_sendgrid_loc_conf_t;
 
 
@@ -104,6 +109,8 @@ typedef struct {
 
     /* the proxy module, whose requests alone carry a key */
     ngx_module_t                   *proxy;
+
+    ngx_shm_zone_t                 *metrics_zone;
 } ngx_http_sendgrid_main_conf_t;
 
 
@@ -138,9 +145,10 @@ typedef struct {
     ngx_http_sendgrid_key_t        *key;
     ngx_str_t                       on_behalf_of;
 
-    /* the gateway's own answer, when err.status is set */
+    /* the gateway's own answer, when err.status is set, and why */
     sg_error_t                      err;
     const char                     *allow;
+    sg_refusal_t                    refusal;
 
     sg_body_t                      *body;
     off_t                           body_seen;
@@ -203,6 +211,15 @@ extern ngx_http_request_body_filter_pt  ngx_http_sendgrid_next_request_body;
 
 /* ngx_http_sendgrid_upstream.c */
 ngx_int_t ngx_http_sendgrid_upstream_init(ngx_conf_t *cf);
+
+/* ngx_http_sendgrid_metrics.c */
+char *ngx_http_sendgrid_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_sendgrid_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_sendgrid_metrics_count(ngx_http_request_t *r);
+void ngx_http_sendgrid_metrics_report(ngx_http_request_t *r,
+    ngx_http_sendgrid_ctx_t *ctx);
 
 /* ngx_http_sendgrid_filter.c */
 ngx_int_t ngx_http_sendgrid_filter_init(ngx_conf_t *cf);

@@ -195,6 +195,7 @@ refused:
 
     /* said why above; not forwarded after all */
     ctx->forwarded = 0;
+    ctx->refusal = SG_REFUSAL_KEY_NOT_SENT;
 
     return NGX_ERROR;
 }

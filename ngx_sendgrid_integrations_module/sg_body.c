@@ -168,6 +168,7 @@ struct sg_body_s {
     unsigned            state;
     unsigned            expect;
     int                 status;
+    unsigned            rules;          /* SG_BODY_RULE_* broken */
     unsigned            create:1;
     unsigned            strict:1;
     unsigned            finished:1;
@@ -464,6 +465,7 @@ sg_body_finish(sg_body_t *v)
     v->finished = 1;
 
     if (v->base == 0) {
+        v->rules = SG_BODY_RULE_EMPTY;
         return sg_body_fail_text(v, "request body is empty",
                                  sizeof("request body is empty") - 1);
     }
@@ -500,6 +502,13 @@ sg_body_message(const sg_body_t *v, size_t *len)
     *len = v->msg.len;
 
     return (const char *) v->msg.data;
+}
+
+
+unsigned
+sg_body_rules(const sg_body_t *v)
+{
+    return (v->status == SG_BODY_INVALID) ? v->rules : 0;
 }
 
 
@@ -1928,6 +1937,8 @@ sg_body_fail_duplicate(sg_body_t *v, const unsigned char *name, size_t len,
     n += snprintf(text + n, sizeof(text) - n, "\" at byte %zu",
                   pos - v->drift);
 
+    v->rules = SG_BODY_RULE_DUPLICATE;
+
     return sg_body_fail_text(v, text, n);
 }
 
@@ -2349,7 +2360,8 @@ sg_body_verdict(sg_body_t *v)
 {
     sg_body_buf_t  *m;
 
-#define sg_body_tell(text)                                                    \
+#define sg_body_tell(rule, text)                                              \
+    v->rules |= (rule);                                                       \
     if (sg_body_part(v, text, sizeof(text) - 1) != 0) {                       \
         return sg_body_nomem(v);                                              \
     }
@@ -2358,36 +2370,44 @@ sg_body_verdict(sg_body_t *v)
     m->len = 0;
     v->listed = 0;
     v->unlisted = 0;
+    v->rules = v->unknown_n ? SG_BODY_RULE_UNKNOWN_MEMBER : 0;
 
     if (v->top_array) {
-        sg_body_tell("request body must be a JSON object");
+        sg_body_tell(SG_BODY_RULE_OBJECT,
+                     "request body must be a JSON object");
         goto done;
     }
 
     if (v->destination == sg_missing) {
         if (v->create) {
-            sg_body_tell("destination is required");
+            sg_body_tell(SG_BODY_RULE_DESTINATION_REQUIRED,
+                         "destination is required");
         }
 
     } else if (v->destination == sg_wrong) {
-        sg_body_tell("destination must be Segment");
+        sg_body_tell(SG_BODY_RULE_DESTINATION_VALUE,
+                     "destination must be Segment");
     }
 
     if (v->filters == sg_missing) {
         if (v->create) {
-            sg_body_tell("filters is required");
+            sg_body_tell(SG_BODY_RULE_FILTERS_REQUIRED,
+                         "filters is required");
         }
 
     } else if (v->filters == sg_wrong) {
-        sg_body_tell("filters must be an object");
+        sg_body_tell(SG_BODY_RULE_FILTERS_TYPE,
+                     "filters must be an object");
 
     } else if (v->email_events == sg_missing) {
         if (v->create) {
-            sg_body_tell("filters.email_events is required");
+            sg_body_tell(SG_BODY_RULE_EVENTS_REQUIRED,
+                         "filters.email_events is required");
         }
 
     } else if (v->email_events == sg_wrong) {
-        sg_body_tell("filters.email_events must be an array");
+        sg_body_tell(SG_BODY_RULE_EVENTS_TYPE,
+                     "filters.email_events must be an array");
 
     } else if (sg_body_tell_events(v) != 0) {
         return sg_body_nomem(v);
@@ -2395,38 +2415,45 @@ sg_body_verdict(sg_body_t *v)
 
     if (v->properties == sg_missing) {
         if (v->create) {
-            sg_body_tell("properties is required");
+            sg_body_tell(SG_BODY_RULE_PROPERTIES_REQUIRED,
+                         "properties is required");
         }
 
     } else if (v->properties == sg_wrong) {
-        sg_body_tell("properties must be an object");
+        sg_body_tell(SG_BODY_RULE_PROPERTIES_TYPE,
+                     "properties must be an object");
 
     } else {
         if (v->write_key == sg_missing) {
             if (v->create) {
-                sg_body_tell("properties.write_key is required");
+                sg_body_tell(SG_BODY_RULE_WRITE_KEY_REQUIRED,
+                             "properties.write_key is required");
             }
 
         } else if (v->write_key == sg_wrong) {
-            sg_body_tell("properties.write_key must be a string");
+            sg_body_tell(SG_BODY_RULE_WRITE_KEY_TYPE,
+                         "properties.write_key must be a string");
 
         } else if (v->write_key == sg_wrong_length) {
-            sg_body_tell("properties.write_key must be between 6 and 51 "
+            sg_body_tell(SG_BODY_RULE_WRITE_KEY_LENGTH,
+                         "properties.write_key must be between 6 and 51 "
                          "characters");
         }
 
         if (v->region == sg_missing) {
             if (v->create) {
-                sg_body_tell("properties.destination_region is required");
+                sg_body_tell(SG_BODY_RULE_REGION_REQUIRED,
+                             "properties.destination_region is required");
             }
 
         } else if (v->region == sg_wrong) {
-            sg_body_tell("properties.destination_region must be EU or US");
+            sg_body_tell(SG_BODY_RULE_REGION_VALUE,
+                         "properties.destination_region must be EU or US");
         }
     }
 
     if (v->label == sg_wrong) {
-        sg_body_tell("label must be a string");
+        sg_body_tell(SG_BODY_RULE_LABEL_TYPE, "label must be a string");
     }
 
     if (sg_body_tell_unknown(v) != 0 || sg_body_tell_unlisted(v) != 0) {
@@ -2463,6 +2490,10 @@ sg_body_tell_events(sg_body_t *v)
     char    text[sizeof("filters.email_events[] is not a valid email event")
                  + 20];
     size_t  i;
+
+    if (v->bad_events_n) {
+        v->rules |= SG_BODY_RULE_EVENT_VALUE;
+    }
 
     for (i = 0; i < v->bad_events_n && i < SG_BODY_LISTED_MAX; i++) {
         n = snprintf(text, sizeof(text), "filters.email_events[%zu] is not "
@@ -2743,6 +2774,8 @@ sg_body_fail(sg_body_t *v, size_t pos)
     n = snprintf(text, sizeof(text),
                  "request body is not valid JSON at byte %zu",
                  pos - v->drift);
+
+    v->rules = SG_BODY_RULE_SYNTAX;
 
     return sg_body_fail_text(v, text, n);
 }

@@ -97,6 +97,36 @@ int sg_body_finish(sg_body_t *v);
 const char *sg_body_message(const sg_body_t *v, size_t *len);
 
 /*
+ * The rules a body broke, after SG_BODY_INVALID (0 otherwise): one
+ * SG_BODY_RULE_* bit for each kind of failure, whether the message lists
+ * it or only counts it in "and N more failures".  An empty body, a body
+ * that is not valid JSON and one with a duplicate member break that one
+ * rule alone; the others are the schema's, any number of them.
+ */
+unsigned sg_body_rules(const sg_body_t *v);
+
+#define SG_BODY_RULE_EMPTY                 0x00001  /* request body is empty */
+#define SG_BODY_RULE_SYNTAX                0x00002  /* not valid JSON */
+#define SG_BODY_RULE_DUPLICATE             0x00004  /* duplicate member */
+#define SG_BODY_RULE_OBJECT                0x00008  /* must be a JSON object */
+#define SG_BODY_RULE_DESTINATION_REQUIRED  0x00010
+#define SG_BODY_RULE_DESTINATION_VALUE     0x00020  /* must be Segment */
+#define SG_BODY_RULE_FILTERS_REQUIRED      0x00040
+#define SG_BODY_RULE_FILTERS_TYPE          0x00080  /* must be an object */
+#define SG_BODY_RULE_EVENTS_REQUIRED       0x00100  /* filters.email_events */
+#define SG_BODY_RULE_EVENTS_TYPE           0x00200  /* must be an array */
+#define SG_BODY_RULE_EVENT_VALUE           0x00400  /* not an email event */
+#define SG_BODY_RULE_PROPERTIES_REQUIRED   0x00800
+#define SG_BODY_RULE_PROPERTIES_TYPE       0x01000  /* must be an object */
+#define SG_BODY_RULE_WRITE_KEY_REQUIRED    0x02000
+#define SG_BODY_RULE_WRITE_KEY_TYPE        0x04000  /* must be a string */
+#define SG_BODY_RULE_WRITE_KEY_LENGTH      0x08000  /* 6 to 51 characters */
+#define SG_BODY_RULE_REGION_REQUIRED       0x10000  /* destination_region */
+#define SG_BODY_RULE_REGION_VALUE          0x20000  /* must be EU or US */
+#define SG_BODY_RULE_LABEL_TYPE            0x40000  /* must be a string */
+#define SG_BODY_RULE_UNKNOWN_MEMBER        0x80000  /* SG_BODY_STRICT */
+
+/*
  * The decoded value of properties.write_key when the body had one as a
  * string (for redaction in logs), else NULL.  It is known once that
  * string has been read whole, even when the body later turns out invalid.

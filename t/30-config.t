@@ -61,21 +61,8 @@ is(-s "$dir/big-padded.key", 4097, 'the padded key file is 4097 bytes');
 mkdir "$dir/dir.key" or die "mkdir: $!";
 
 sub fails_with {
-    my ($what, $http, $message) = @_;
-
-    my ($rc, $out) = $t->test_config($http);
-
-    isnt($rc, 0, "$what: nginx -t fails");
-    # Debian's nginx logs to stderr before the configuration is read
-    # ("[emerg] pid#tid: ..."), a build with a default log file says
-    # "nginx: [emerg] ..."
-    like($out, qr/\[emerg\] (?:\d+#\d+: )?\Q$message\E in \Q$conf\E:\d+\n/,
-         "$what: $message")
-        or diag $out;
-    like($out, qr/configuration file \Q$conf\E test failed/,
-         "$what: nginx says the test failed");
-
-    return $out;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    return $t->config_fails(@_);
 }
 
 sub passes {

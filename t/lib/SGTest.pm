@@ -22,13 +22,17 @@ package SGTest;
 #   my @seen = $t->upstream('global');
 #   $t->done_testing;
 #
-# The server:
+# The server (SGTest->new(workers => 2): that many worker processes, else
+# one):
 #   $t->dir, $t->port, $t->module      the prefix, the gateway's port, the
 #                                      module loaded (undef: built in)
 #   SGTest::gateway_server($name, $directives, mode => 'report_only')
 #                                      a server{} with the gateway location
 #   $t->workers                        pids of the running workers
 #   $t->worker_rss                     the one worker's VmRSS, in kB
+#   $t->config_fails($name, $http, $message)
+#                                      nginx -t refuses $http, saying
+#                                      $message
 #   $t->reload(wait => 1)              reload; returns once the old
 #                                      workers are gone ('listening': once
 #                                      they take no new request)
@@ -47,6 +51,10 @@ package SGTest;
 #   $t->seen_response($raw)            records what it got, and
 #   $t->forget_response                leaves the last one unchecked (a
 #                                      test that echoes a secret on purpose)
+#
+# Metrics:
+#   $t->metrics($path)                 GET $path; the response, and its
+#                                      samples as { 'name{labels}' => value }
 #
 # Logs:
 #   $t->error_log, $t->error_log_size  the error log, and an offset in it
@@ -383,8 +391,9 @@ sub conf_text {
     $main .= "load_module $self->{module};\n" if $self->{module};
     $main .= "$_\n" for @{$self->{main} // []};
     $main .= "user root root;\n" if $> == 0;
+    my $workers = $self->{opt}{workers} // 1;
     $main .= <<"CONF";
-worker_processes 1;
+worker_processes $workers;
 daemon on;
 master_process on;
 error_log $dir/logs/error.log $self->{opt}{log_level};
@@ -463,6 +472,29 @@ sub indent {
     return join '', map { (' ' x $n) . "$_\n" }
                     grep { length }
                     map { s/^\s+|\s+$//gr } split /\n/, $text // '';
+}
+
+# Three tests: nginx -t fails on the configuration (the inside of http{})
+# with message, in the file, and says the test failed.  Returns the output.
+sub config_fails {
+    my ($self, $what, $http, $message) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $conf = "$self->{dir}/nginx.conf";
+
+    my ($rc, $out) = $self->test_config($http);
+
+    Test::More::isnt($rc, 0, "$what: nginx -t fails");
+    # Debian's nginx logs to stderr before the configuration is read
+    # ("[emerg] pid#tid: ..."), a build with a default log file says
+    # "nginx: [emerg] ..."
+    Test::More::like($out,
+        qr/\[emerg\] (?:\d+#\d+: )?\Q$message\E in \Q$conf\E:\d+\n/,
+        "$what: $message")
+        or Test::More::diag($out);
+    Test::More::like($out, qr/configuration file \Q$conf\E test failed/,
+                     "$what: nginx says the test failed");
+
+    return $out;
 }
 
 # Writes the configuration (the inside of http{}, or a whole file with
@@ -948,6 +980,20 @@ sub fold {
     $s =~ s/[ \t\r\n\f\x0b]+/ /g;
     $s =~ s/^ | $//g;
     return $s;
+}
+
+# A scrape of the metrics endpoint at path: (response, { series => value })
+# with series the sample's name and labels as written ('name{a="b"}').
+sub metrics {
+    my ($self, $path) = @_;
+    my $r = $self->request(GET => $path);
+    my %samples;
+    for my $line (split /\n/, $r->{body} // '') {
+        next if $line =~ /^#/;
+        my ($series, $value) = $line =~ /^(.+) (\S+)$/ or next;
+        $samples{$series} = $value;
+    }
+    return ($r, \%samples);
 }
 
 # -- request bodies and the gateway's answers to them ---------------------
