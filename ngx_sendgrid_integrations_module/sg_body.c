@@ -242,10 +242,13 @@ struct sg_body_s {
     size_t              bad_events_n;
     size_t              bad_events[SG_BODY_LISTED_MAX];
 
-    /* failures of strict mode: the first ones' texts, one after another */
-    size_t              unknown_n;
-    size_t              unknown_end[SG_BODY_LISTED_MAX];
-    sg_body_buf_t       unknown;
+    /*
+     * failures of member names (shadowing, and unknown in strict mode):
+     * the first ones' texts, one after another
+     */
+    size_t              name_fails_n;
+    size_t              name_fails_end[SG_BODY_LISTED_MAX];
+    sg_body_buf_t       name_fails;
 
     /* the message, its failures listed and not */
     sg_body_buf_t       msg;
@@ -289,8 +292,8 @@ static int sg_body_name_among(sg_body_t *v, sg_body_level_t *lvl,
 static size_t sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
     const unsigned char *name, size_t len, uint32_t hash);
 static int sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot);
-static int sg_body_unknown(sg_body_t *v, unsigned ctx,
-    const unsigned char *name, size_t len);
+static int sg_body_name_failure(sg_body_t *v, unsigned ctx,
+    const unsigned char *name, size_t len, const char *shadowed);
 static int sg_body_fail_duplicate(sg_body_t *v, const unsigned char *name,
     size_t len, size_t pos);
 static size_t sg_body_put_name(char *dst, const unsigned char *name,
@@ -308,6 +311,10 @@ static uint64_t sg_body_zero_bytes(uint64_t w);
 static size_t sg_body_first_byte(uint64_t mask);
 static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
     size_t len);
+static const char *sg_body_shadowed(unsigned ctx, const unsigned char *name,
+    size_t len);
+static int sg_body_folds_to(const unsigned char *name, size_t len,
+    const char *lit);
 static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
     const unsigned char *s, size_t len);
 static int sg_body_is_event(const unsigned char *s, size_t len);
@@ -315,7 +322,7 @@ static size_t sg_body_event_prefix(const unsigned char *s, size_t len);
 static void sg_body_event(sg_body_t *v, int valid);
 static int sg_body_verdict(sg_body_t *v);
 static int sg_body_tell_events(sg_body_t *v);
-static int sg_body_tell_unknown(sg_body_t *v);
+static int sg_body_tell_name_failures(sg_body_t *v);
 static int sg_body_tell_unlisted(sg_body_t *v);
 static int sg_body_part(sg_body_t *v, const char *text, size_t len);
 static int sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead);
@@ -536,7 +543,7 @@ sg_body_destroy(sg_body_t *v)
 
     sg_body_buf_free(&v->arena);
     sg_body_buf_free(&v->wkey);
-    sg_body_buf_free(&v->unknown);
+    sg_body_buf_free(&v->name_fails);
     sg_body_buf_free(&v->msg);
 
     free(v);
@@ -1683,6 +1690,7 @@ sg_body_name(sg_body_t *v, size_t pos)
 {
     size_t                len, slot;
     uint32_t              hash;
+    const char           *shadowed;
     sg_body_level_t      *lvl;
     const unsigned char  *name;
 
@@ -1741,7 +1749,11 @@ sg_body_name(sg_body_t *v, size_t pos)
 
     v->member = sg_role_other;
 
-    if (v->strict && sg_body_unknown(v, lvl->ctx, name, len) != 0) {
+    shadowed = sg_body_shadowed(lvl->ctx, name, len);
+
+    if ((shadowed != NULL || v->strict)
+        && sg_body_name_failure(v, lvl->ctx, name, len, shadowed) != 0)
+    {
         return sg_body_nomem(v);
     }
 
@@ -1871,41 +1883,49 @@ sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot)
 }
 
 
-/* Strict mode: a member of the top level, filters or properties. */
+/*
+ * A member of the top level, filters or properties that the schema does
+ * not name: a failure when it shadows a schema member (see
+ * sg_body_shadowed()), or in strict mode.  The first ones' texts are kept,
+ * in document order.
+ */
 static int
-sg_body_unknown(sg_body_t *v, unsigned ctx, const unsigned char *name,
-    size_t len)
+sg_body_name_failure(sg_body_t *v, unsigned ctx, const unsigned char *name,
+    size_t len, const char *shadowed)
 {
-    char    text[sizeof("properties.") + SG_BODY_NAME_MAX + sizeof("...")
-                 + sizeof(" is not allowed")];
-    size_t  n;
+    char         text[sizeof("properties.") + SG_BODY_NAME_MAX
+                      + sizeof("...") + sizeof(" differs from "
+                      "properties.destination_region only in letter case")];
+    size_t       n;
+    const char  *prefix;
 
-    if (v->unknown_n++ >= SG_BODY_LISTED_MAX) {
+    if (v->name_fails_n++ >= SG_BODY_LISTED_MAX) {
         /* counted only */
         return 0;
     }
 
-    n = 0;
+    prefix = (ctx == sg_role_filters) ? "filters."
+             : (ctx == sg_role_properties) ? "properties." : "";
 
-    if (ctx == sg_role_filters) {
-        n = sizeof("filters.") - 1;
-        memcpy(text, "filters.", n);
-
-    } else if (ctx == sg_role_properties) {
-        n = sizeof("properties.") - 1;
-        memcpy(text, "properties.", n);
-    }
+    n = strlen(prefix);
+    memcpy(text, prefix, n);
 
     n += sg_body_put_name(text + n, name, len);
 
-    memcpy(text + n, " is not allowed", sizeof(" is not allowed") - 1);
-    n += sizeof(" is not allowed") - 1;
+    if (shadowed == NULL) {
+        memcpy(text + n, " is not allowed", sizeof(" is not allowed") - 1);
+        n += sizeof(" is not allowed") - 1;
 
-    if (sg_body_add(&v->unknown, text, n) != 0) {
+    } else {
+        n += sprintf(text + n, " differs from %s%s only in letter case",
+                     prefix, shadowed);
+    }
+
+    if (sg_body_add(&v->name_fails, text, n) != 0) {
         return -1;
     }
 
-    v->unknown_end[v->unknown_n - 1] = v->unknown.len;
+    v->name_fails_end[v->name_fails_n - 1] = v->name_fails.len;
 
     return 0;
 }
@@ -2183,6 +2203,83 @@ sg_body_member_role(unsigned ctx, const unsigned char *name, size_t len)
 
 
 /*
+ * The schema member of the object ctx (the top level, filters or
+ * properties) that a name the schema does not know shadows: one a
+ * decoder that matches names without regard to letter case, as Go's
+ * encoding/json does, would read the member as.  NULL when none.
+ */
+static const char *
+sg_body_shadowed(unsigned ctx, const unsigned char *name, size_t len)
+{
+    static const char *const  top[] = {
+        "destination", "filters", "properties", "label", NULL
+    };
+    static const char *const  filters[] = { "email_events", NULL };
+    static const char *const  properties[] = {
+        "write_key", "destination_region", NULL
+    };
+
+    const char *const  *m;
+
+    m = (ctx == sg_role_top) ? top
+        : (ctx == sg_role_filters) ? filters : properties;
+
+    for ( /* void */ ; *m; m++) {
+        if (sg_body_folds_to(name, len, *m)) {
+            return *m;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Whether name equals lit, a schema name (lower-case ASCII letters and
+ * '_'), under Go's folding of names (encoding/json's foldName(), which
+ * maps each character to the smallest of its Unicode simple case folding
+ * orbit): ASCII letters in either case, and the only two other characters
+ * whose orbit holds an ASCII letter, U+017F LATIN SMALL LETTER LONG S for
+ * 's' and U+212A KELVIN SIGN for 'k'.  Any other byte must be the same.
+ */
+static int
+sg_body_folds_to(const unsigned char *name, size_t len, const char *lit)
+{
+    unsigned char         c;
+    const unsigned char  *end;
+
+    end = name + len;
+
+    for ( /* void */ ; *lit; lit++) {
+        if (name == end) {
+            return 0;
+        }
+
+        c = (unsigned char) *lit;
+
+        if (*name == c || (sg_body_is_alpha(c) && (*name | 0x20) == c)) {
+            name++;
+
+        } else if (c == 's' && end - name >= 2
+                   && name[0] == 0xc5 && name[1] == 0xbf)
+        {
+            name += 2;
+
+        } else if (c == 'k' && end - name >= 3
+                   && name[0] == 0xe2 && name[1] == 0x84 && name[2] == 0xaa)
+        {
+            name += 3;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return name == end;
+}
+
+
+/*
  * Notes what a value of a member the schema names is; s is the decoded
  * text of a string.
  */
@@ -2252,7 +2349,7 @@ sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
 }
 
 
-/* Whether s is one of the email events of SPEC section 5. */
+/* Whether s is one of the twelve email events. */
 static int
 sg_body_is_event(const unsigned char *s, size_t len)
 {
@@ -2429,7 +2526,7 @@ sg_body_verdict(sg_body_t *v)
         sg_body_tell("label must be a string");
     }
 
-    if (sg_body_tell_unknown(v) != 0 || sg_body_tell_unlisted(v) != 0) {
+    if (sg_body_tell_name_failures(v) != 0 || sg_body_tell_unlisted(v) != 0) {
         return sg_body_nomem(v);
     }
 
@@ -2479,26 +2576,26 @@ sg_body_tell_events(sg_body_t *v)
 }
 
 
-/* Strict mode: the unknown members, in document order. */
+/* The failures of member names, in document order. */
 static int
-sg_body_tell_unknown(sg_body_t *v)
+sg_body_tell_name_failures(sg_body_t *v)
 {
     size_t  i, start;
 
     start = 0;
 
-    for (i = 0; i < v->unknown_n && i < SG_BODY_LISTED_MAX; i++) {
-        if (sg_body_part(v, (char *) v->unknown.data + start,
-                         v->unknown_end[i] - start)
+    for (i = 0; i < v->name_fails_n && i < SG_BODY_LISTED_MAX; i++) {
+        if (sg_body_part(v, (char *) v->name_fails.data + start,
+                         v->name_fails_end[i] - start)
             != 0)
         {
             return -1;
         }
 
-        start = v->unknown_end[i];
+        start = v->name_fails_end[i];
     }
 
-    v->unlisted += v->unknown_n - i;
+    v->unlisted += v->name_fails_n - i;
 
     return 0;
 }

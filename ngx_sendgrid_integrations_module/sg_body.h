@@ -1,5 +1,5 @@
 /*
- * Request body rules of SPEC section 5 (IntegrationInput for POST,
+ * Request body rules of the Integrations API (IntegrationInput for POST,
  * IntegrationPatch for PATCH).  No nginx headers.
  *
  * sg_body_t is the single-pass validator used on the hot path: a byte-level
@@ -20,7 +20,14 @@ typedef enum {
     SG_BODY_UPDATE          /* PATCH: IntegrationPatch */
 } sg_body_schema_t;
 
-#define SG_BODY_STRICT  0x01   /* unknown members are failures */
+/*
+ * Unknown members of the top level, filters and properties are failures.
+ * Without it they pass, except names that differ from a schema member's
+ * only in letter case, as Go's encoding/json folds names (ASCII letters,
+ * and U+017F for 's' and U+212A for 'k'): a decoder that folds them would
+ * read the member where the gateway did not look.
+ */
+#define SG_BODY_STRICT  0x01
 
 /*
  * The member names of a large object are hashed with a fast keyed hash,
@@ -87,12 +94,21 @@ int sg_body_finish(sg_body_t *v);
  * lexer had read when it stopped, i.e. the offset just after the token
  * that failed (after the member name, for a duplicate), less any NUL
  * bytes that directly followed a number or literal (jansson skips them
- * without counting them, and accepts them).  Schema failures
- * come in the order of SPEC section 5, each naming its member by path
- * ("filters.email_events[2]"); with SG_BODY_STRICT the members that the
- * schema does not know follow, in document order.  The first
- * SG_BODY_LISTED_MAX of them are listed, then "and N more failures"
- * counts the rest, whatever their kind.
+ * without counting them, and accepts them).  Schema failures come in a
+ * fixed order (destination, filters, filters.email_events and each of its
+ * elements, properties, properties.write_key,
+ * properties.destination_region, label), each naming its member by path
+ * ("filters.email_events[2]").  The failures of member names of the top
+ * level, filters and properties follow, in document order: a name that
+ * differs from a schema member's only in letter case
+ *
+ *     properties.Write_Key differs from properties.write_key only in
+ *     letter case
+ *
+ * and, with SG_BODY_STRICT, any other name the schema does not know
+ * ("properties.x is not allowed").  The first SG_BODY_LISTED_MAX
+ * failures are listed, then "and N more failures" counts the rest,
+ * whatever their kind.
  */
 const char *sg_body_message(const sg_body_t *v, size_t *len);
 

@@ -6,6 +6,7 @@
  */
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,12 @@ static size_t sg_ref_chars(const char *s, size_t len);
 static json_t *sg_ref_duplicate(const unsigned char *data, size_t len,
     size_t position);
 static void sg_ref_schema(sg_ref_text_t *t, json_t *root, int create);
-static void sg_ref_unknown(sg_ref_text_t *t, json_t *object,
-    const char *prefix, const char *const *known);
+static void sg_ref_names(sg_ref_text_t *t, json_t *object,
+    const char *prefix, const char *const *known, int strict);
+static const char *sg_ref_shadowed(const char *key, size_t len,
+    const char *const *known);
+static size_t sg_ref_fold(const char *s, size_t len, uint32_t *folded,
+    size_t max);
 
 
 static const char *const  sg_ref_events[] = {
@@ -116,9 +121,7 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
 
     sg_ref_schema(&t, root, schema == SG_BODY_CREATE);
 
-    if (flags & SG_BODY_STRICT) {
-        sg_ref_unknown(&t, root, "", sg_ref_top_members);
-    }
+    sg_ref_names(&t, root, "", sg_ref_top_members, flags & SG_BODY_STRICT);
 
     json_decref(root);
 
@@ -149,7 +152,7 @@ invalid:
 }
 
 
-/* Every rule of SPEC section 5 but the unknown members, in order. */
+/* Every rule on the members' values, in order. */
 static void
 sg_ref_schema(sg_ref_text_t *t, json_t *root, int create)
 {
@@ -260,17 +263,18 @@ sg_ref_schema(sg_ref_text_t *t, json_t *root, int create)
 /*
  * The members of object that are not in known, in document order (jansson
  * keeps insertion order), descending into filters and properties of the
- * top level where they are objects.
+ * top level where they are objects: a failure each when it folds to a
+ * known name as Go's encoding/json folds names, or in strict mode.
  */
 static void
-sg_ref_unknown(sg_ref_text_t *t, json_t *object, const char *prefix,
-    const char *const *known)
+sg_ref_names(sg_ref_text_t *t, json_t *object, const char *prefix,
+    const char *const *known, int strict)
 {
     char                cut[SG_BODY_NAME_MAX + sizeof("...")];
     void               *iter;
     size_t              len, n;
     json_t             *value;
-    const char         *key;
+    const char         *key, *shadowed;
     const char *const  *k;
 
     for (iter = json_object_iter(object);
@@ -289,7 +293,16 @@ sg_ref_unknown(sg_ref_text_t *t, json_t *object, const char *prefix,
 
         if (*k == NULL) {
             n = sg_ref_cut(key, len, cut);
-            sg_ref_say(t, "%s%.*s is not allowed", prefix, (int) n, cut);
+            shadowed = sg_ref_shadowed(key, len, known);
+
+            if (shadowed != NULL) {
+                sg_ref_say(t, "%s%.*s differs from %s%s only in letter case",
+                           prefix, (int) n, cut, prefix, shadowed);
+
+            } else if (strict) {
+                sg_ref_say(t, "%s%.*s is not allowed", prefix, (int) n, cut);
+            }
+
             continue;
         }
 
@@ -298,13 +311,98 @@ sg_ref_unknown(sg_ref_text_t *t, json_t *object, const char *prefix,
         }
 
         if (strcmp(key, "filters") == 0) {
-            sg_ref_unknown(t, value, "filters.", sg_ref_filters_members);
+            sg_ref_names(t, value, "filters.", sg_ref_filters_members,
+                         strict);
 
         } else if (strcmp(key, "properties") == 0) {
-            sg_ref_unknown(t, value, "properties.",
-                           sg_ref_properties_members);
+            sg_ref_names(t, value, "properties.", sg_ref_properties_members,
+                         strict);
         }
     }
+}
+
+
+/* The known name that key equals after folding, or NULL. */
+static const char *
+sg_ref_shadowed(const char *key, size_t len, const char *const *known)
+{
+    size_t              n, m;
+    uint32_t            a[SG_BODY_NAME_MAX], b[SG_BODY_NAME_MAX];
+    const char *const  *k;
+
+    n = sg_ref_fold(key, len, a, SG_BODY_NAME_MAX);
+
+    for (k = known; *k; k++) {
+        m = sg_ref_fold(*k, strlen(*k), b, SG_BODY_NAME_MAX);
+
+        if (n == m && n <= SG_BODY_NAME_MAX
+            && memcmp(a, b, n * sizeof(uint32_t)) == 0)
+        {
+            return *k;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The code points of the UTF-8 text s, each folded as Go's encoding/json
+ * folds names (to the smallest code point of its simple case folding
+ * orbit): 'a' to 'z' become upper case, U+017F LATIN SMALL LETTER LONG S
+ * becomes 'S' and U+212A KELVIN SIGN 'K'; the other orbits hold no ASCII
+ * letter, and the names compared with are ASCII.  Writes at most max of
+ * them to folded; returns how many there are.
+ */
+static size_t
+sg_ref_fold(const char *s, size_t len, uint32_t *folded, size_t max)
+{
+    size_t          i, n, more;
+    uint32_t        cp;
+    unsigned char   c;
+
+    n = 0;
+
+    for (i = 0; i < len; n++) {
+        c = (unsigned char) s[i++];
+
+        if (c < 0x80) {
+            cp = c;
+            more = 0;
+
+        } else if (c < 0xe0) {
+            cp = c & 0x1f;
+            more = 1;
+
+        } else if (c < 0xf0) {
+            cp = c & 0x0f;
+            more = 2;
+
+        } else {
+            cp = c & 0x07;
+            more = 3;
+        }
+
+        while (more-- && i < len) {
+            cp = (cp << 6) | ((unsigned char) s[i++] & 0x3f);
+        }
+
+        if (cp >= 'a' && cp <= 'z') {
+            cp -= 'a' - 'A';
+
+        } else if (cp == 0x017f) {
+            cp = 'S';
+
+        } else if (cp == 0x212a) {
+            cp = 'K';
+        }
+
+        if (n < max) {
+            folded[n] = cp;
+        }
+    }
+
+    return n;
 }
 
 

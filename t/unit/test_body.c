@@ -337,7 +337,12 @@ test_required(void)
           "\"properties\":{\"write_key\":\"abcdef\","
           "\"destination_Region\":\"EU\"}}",
           "destination is required, filters.email_events is required, "
-          "properties.destination_region is required");
+          "properties.destination_region is required, "
+          "Destination differs from destination only in letter case, "
+          "filters.Email_events differs from filters.email_events only in "
+          "letter case, "
+          "properties.destination_Region differs from "
+          "properties.destination_region only in letter case");
 }
 
 
@@ -885,6 +890,220 @@ test_listed(void)
     part(want, "properties.write_key must be a string");
     part(want, "and 2 more failures");
     check("the same, not strict", POST, 0, body, want);
+    free(body);
+}
+
+
+/*
+ * Names that differ from a schema member's only in letter case, as Go's
+ * encoding/json folds them: failures with or without strict mode.
+ */
+static void
+test_shadowed(void)
+{
+    static const struct {
+        const char  *name;          /* as written in the body */
+        const char  *where;         /* top, filters or properties */
+        const char  *shadows;       /* NULL: no failure */
+        const char  *shown;         /* the name in the message */
+    } cases[] = {
+        { "Destination", "", "destination", NULL },
+        { "DESTINATION", "", "destination", NULL },
+        { "dEsTiNaTiOn", "", "destination", NULL },
+        { "FILTERS", "", "filters", NULL },
+        { "Properties", "", "properties", NULL },
+        { "LABEL", "", "label", NULL },
+        { "Label", "", "label", NULL },
+        { "EMAIL_EVENTS", "filters", "email_events", NULL },
+        { "Email_Events", "filters", "email_events", NULL },
+        { "Write_Key", "properties", "write_key", NULL },
+        { "WRITE_KEY", "properties", "write_key", NULL },
+        { "Destination_Region", "properties", "destination_region", NULL },
+
+        /* U+017F LATIN SMALL LETTER LONG S folds onto s, U+212A KELVIN
+         * SIGN onto k: as UTF-8 and as escapes */
+        { "de\xc5\xbftination", "", "destination", NULL },
+        { "de\\u017ftination", "", "destination", "de\xc5\xbftination" },
+        { "DE\\u017FTINATION", "", "destination", "DE\xc5\xbfTINATION" },
+        { "filter\xc5\xbf", "", "filters", NULL },
+        { "propertie\\u017f", "", "properties", "propertie\xc5\xbf" },
+        { "email_event\xc5\xbf", "filters", "email_events", NULL },
+        { "write_\xe2\x84\xaa" "ey", "properties", "write_key", NULL },
+        { "write_\\u212aey", "properties", "write_key",
+          "write_\xe2\x84\xaa" "ey" },
+        { "WRITE_\\u212AEY", "properties", "write_key",
+          "WRITE_\xe2\x84\xaa" "EY" },
+        { "de\\u017ftination_region", "properties", "destination_region",
+          "de\xc5\xbftination_region" },
+        { "L\\u0061bel", "", "label", "Label" },
+
+        /* not folded onto a schema name */
+        { "destination", "", NULL, NULL },
+        { "write-key", "properties", NULL, NULL },
+        { "writekey", "properties", NULL, NULL },
+        { "Write Key", "properties", NULL, NULL },
+        { "Destination ", "", NULL, NULL },
+        { "Destinatio", "", NULL, NULL },
+        { "Destinations", "", NULL, NULL },
+        /* dotless i, capital I with a dot and fullwidth D: Unicode's
+         * simple folding does not take them to ASCII, nor does Go's */
+        { "destinat\\u0131on", "", NULL, "destinat\xc4\xb1on" },
+        { "destinat\\u0130on", "", NULL, "destinat\xc4\xb0on" },
+        { "\\uff24estination", "", NULL, "\xef\xbc\xa4" "estination" },
+        { "de\\u017Ftination", "properties", NULL, "de\xc5\xbftination" },
+        { "Email_Events", "", NULL, NULL },
+        { "Write_Key", "", NULL, NULL },
+        { "Label", "filters", NULL, NULL },
+        { "Destination", "properties", NULL, NULL },
+        { "\\u212aey", "properties", NULL, "\xe2\x84\xaa" "ey" },
+        { "write_\\u212a", "properties", NULL, "write_\xe2\x84\xaa" },
+        { "write_\\u212aeyy", "properties", NULL,
+          "write_\xe2\x84\xaa" "eyy" },
+        { "s", "", NULL, NULL },
+        { "\xc5\xbf", "", NULL, NULL },
+        { "", "", NULL, NULL },
+    };
+
+    char         body[512], want[512], name[160], strict[512];
+    char         pfx[16];
+    size_t       i;
+    const char  *shown;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].where[0] == '\0') {
+            snprintf(body, sizeof(body), "{\"%s\":1}", cases[i].name);
+            pfx[0] = '\0';
+
+        } else {
+            snprintf(body, sizeof(body), "{\"%s\":{\"%s\":1}}",
+                     cases[i].where, cases[i].name);
+            snprintf(pfx, sizeof(pfx), "%s.", cases[i].where);
+        }
+
+        shown = cases[i].shown ? cases[i].shown : cases[i].name;
+
+        if (cases[i].shadows) {
+            snprintf(want, sizeof(want), "%s%s differs from %s%s only in "
+                     "letter case", pfx, shown, pfx, cases[i].shadows);
+            strcpy(strict, want);
+
+        } else {
+            snprintf(strict, sizeof(strict), "%s%s is not allowed", pfx,
+                     shown);
+        }
+
+        if (strcmp(cases[i].name, "destination") == 0) {
+            strcpy(strict, "destination must be Segment");
+        }
+
+        snprintf(name, sizeof(name), "shadowing: %s in %s", cases[i].name,
+                 cases[i].where[0] ? cases[i].where : "the top level");
+
+        check(name, PATCH,  0, body,
+              cases[i].shadows ? want
+              : strcmp(cases[i].name, "destination") == 0 ? strict : VALID);
+
+        snprintf(name, sizeof(name), "shadowing, strict: %s in %s",
+                 cases[i].name,
+                 cases[i].where[0] ? cases[i].where : "the top level");
+
+        check(name, PATCH, STRICT, body, strict);
+    }
+
+    check("shadowing: beside the member itself", POST, 0,
+          post(GOOD_DEST, GOOD_EVENTS, GOOD_KEY, GOOD_REGION,
+               ",\"Destination\":\"Elsewhere\""),
+          "Destination differs from destination only in letter case");
+
+    check("shadowing: before the member itself, in properties", POST, 0,
+          "{\"destination\":\"Segment\",\"filters\":{\"email_events\":[]},"
+          "\"properties\":{\"Write_Key\":\"other-key\",\"write_key\":"
+          "\"abcdef\",\"destination_region\":\"EU\"}}",
+          "properties.Write_Key differs from properties.write_key only in "
+          "letter case");
+
+    check("shadowing: after the schema failures, in document order", POST,
+          0,
+          "{\"PROPERTIES\":{},\"filters\":{\"EMAIL_EVENTS\":[\"x\"],"
+          "\"email_events\":[\"y\"]},\"Label\":1,\"destination\":1}",
+          "destination must be Segment, "
+          "filters.email_events[0] is not a valid email event, "
+          "properties is required, "
+          "PROPERTIES differs from properties only in letter case, "
+          "filters.EMAIL_EVENTS differs from filters.email_events only in "
+          "letter case, "
+          "Label differs from label only in letter case");
+
+    check("shadowing, strict: among unknown members, in document order",
+          PATCH, STRICT,
+          "{\"a\":1,\"Filters\":{\"x\":1},\"properties\":{\"b\":2,"
+          "\"Destination_region\":\"EU\"},\"c\":3,\"LABEL\":4}",
+          "a is not allowed, Filters differs from filters only in letter "
+          "case, properties.b is not allowed, "
+          "properties.Destination_region differs from "
+          "properties.destination_region only in letter case, "
+          "c is not allowed, LABEL differs from label only in letter case");
+
+    check("shadowing: only the three objects are looked at", PATCH, 0,
+          "{\"x\":{\"Destination\":1,\"Properties\":{\"Write_Key\":1}},"
+          "\"filters\":{\"email_events\":[],\"y\":{\"Label\":2}},"
+          "\"properties\":{\"z\":{\"Write_Key\":3}}}", VALID);
+
+    check("shadowing: nothing inside a shadowing member is looked at", PATCH,
+          0, "{\"Filters\":{\"EMAIL_EVENTS\":1},\"PROPERTIES\":[{\"x\":1}]}",
+          "Filters differs from filters only in letter case, "
+          "PROPERTIES differs from properties only in letter case");
+
+    check("shadowing: inside filters and properties that are not objects",
+          PATCH, 0, "{\"filters\":[{\"EMAIL_EVENTS\":1}],"
+          "\"properties\":[{\"Write_Key\":1}]}",
+          "filters must be an object, properties must be an object");
+
+    check("shadowing: a duplicate of the shadowing name is a duplicate",
+          PATCH, 0, "{\"Label\":1,\"Label\":2}",
+          duplicate("Label", strlen("{\"Label\":1,\"Label\"")));
+
+    check("shadowing: a syntax error after it wins", PATCH, 0,
+          "{\"Label\":1,\"x\":tru}", not_json_after("{\"Label\":1,\"x\":tru"));
+
+    check("shadowing: the value is not looked at", POST, 0,
+          post(GOOD_DEST, GOOD_EVENTS, GOOD_KEY, GOOD_REGION,
+               ",\"LABEL\":\"a label\""),
+          "LABEL differs from label only in letter case");
+}
+
+
+static void
+test_shadowed_listed(void)
+{
+    char    *body, want[4096], text[128], variant[16];
+    size_t   i, j;
+
+    /* 25 spellings of label: 20 listed, 5 counted */
+    body = malloc(25 * 16 + 4);
+    strcpy(body, "{");
+    want[0] = '\0';
+
+    for (i = 1; i <= 25; i++) {
+        for (j = 0; j < 5; j++) {
+            variant[j] = "label"[j] - ((i >> j) & 1 ? 0x20 : 0);
+        }
+
+        variant[5] = '\0';
+        sprintf(body + strlen(body), "%s\"%s\":%zu", i > 1 ? "," : "",
+                variant, i);
+
+        if (i <= 20) {
+            snprintf(text, sizeof(text), "%s differs from label only in "
+                     "letter case", variant);
+            part(want, text);
+        }
+    }
+
+    strcat(body, "}");
+    part(want, "and 5 more failures");
+
+    check("shadowing: 25 spellings of label", PATCH, 0, body, want);
     free(body);
 }
 
@@ -1523,6 +1742,8 @@ main(void)
     test_events();
     test_write_key();
     test_strict();
+    test_shadowed();
+    test_shadowed_listed();
     test_listed();
     test_duplicates();
     test_syntax();
