@@ -333,7 +333,18 @@ my @STRICT = (
       join(', ', (map { "x$_ is not allowed" } 1 .. 20),
                  'and 480 more failures') ],
     [ 'a known name in another case', post(extra => [ Label => '"x"' ]),
-      'Label is not allowed' ],
+      'Label differs from label only in letter case',
+      'Label differs from label only in letter case' ],
+    [ 'known names in other cases among unknown members',
+      post(extra => [ a => 1, PROPERTIES => '{}', b => 2 ],
+           filters => '{"email_events":[],"Email_Events":[]}'),
+      'filters.Email_Events differs from filters.email_events only in '
+      . 'letter case, a is not allowed, '
+      . 'PROPERTIES differs from properties only in letter case, '
+      . 'b is not allowed',
+      'filters.Email_Events differs from filters.email_events only in '
+      . 'letter case, PROPERTIES differs from properties only in letter '
+      . 'case' ],
 );
 
 for my $s (@STRICT) {
@@ -397,6 +408,15 @@ my @RELAXED = (
              . (rindex($DUP, '"label"') + 7) ] ],
     [ 'a top-level array', { body => '[]' },
       [ 400, 'request body must be a JSON object' ] ],
+    [ 'a known name in another letter case',
+      { body => post(extra => [ DESTINATION => '"Other"' ]) },
+      [ 400, 'DESTINATION differs from destination only in letter case' ] ],
+    [ 'write_key in another letter case',
+      { body => post(properties => qq({"write_key":"$WK",)
+                                   . qq("Write_\\u212aey":"$SHORT_KEY",)
+                                   . '"destination_region":"US"}') },
+      [ 400, "properties.Write_\xe2\x84\xaaey differs from "
+             . 'properties.write_key only in letter case' ] ],
     [ 'an empty body', { body => '' }, [ 400, 'request body is empty' ] ],
     [ 'no body at all', { body => undef }, [ 400, 'request body is empty' ] ],
     [ 'no Content-Type', { body => $VALID, content_type => undef },
