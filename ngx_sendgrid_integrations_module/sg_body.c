@@ -3,7 +3,9 @@
  * scanner that knows the two schemas.  It reads the body once, in pieces
  * of any size, builds no tree and keeps only what the rules need: a stack
  * of the open containers, the decoded member names of the open objects
- * (for duplicates) and a few facts about the members the schema names.
+ * (for duplicates, within the limits of sg_body.h) and a few facts about
+ * the members the schema names.  Every allocation is counted against
+ * SG_BODY_MEMORY_MAX, and what reading needed is freed at the verdict.
  *
  * Most tokens lie whole in the buffer fed and need no closer look:
  * strings without escapes, integers that fit, literals, runs of email
@@ -55,15 +57,18 @@
 /* an object's names are compared in turn up to this many, then hashed */
 #define SG_BODY_LINEAR     16
 
+/* what sg_body_name_slot() finds besides a free slot */
 #define SG_BODY_NO_SLOT    ((size_t) -1)
 #define SG_BODY_FAR_SLOT   ((size_t) -2)
+
+/* a name record's slot when its object is not hashed */
+#define SG_BODY_UNHASHED   0xffff
 
 /* a probe of more groups with the fast hash switches to SipHash */
 #define SG_BODY_PROBES_MAX  4
 
-/* the first size of the hash table, and the most names open at once */
-#define SG_BODY_TABLE_MIN  1024
-#define SG_BODY_KEYS_MAX   ((size_t) UINT32_MAX)
+/* the slots of the hash table: it is at most half full */
+#define SG_BODY_TABLE_SIZE  (2 * SG_BODY_NAMES_MAX)
 
 /* the slots of the hash table are probed in groups of 8 */
 #define SG_BODY_GROUP      8
@@ -71,6 +76,35 @@
 
 /* the largest exponent kept while reading a number: far beyond a double */
 #define SG_BODY_EXP_MAX    1000000000000000LL
+
+/*
+ * The arena holds the names of the open objects (SG_BODY_NAMES_BYTES at
+ * most) and, above them, the value being read of a member whose text
+ * matters, kept up to SG_BODY_WRITE_KEY_KEPT bytes (longer, no such value
+ * is valid).  Offsets in it and name indexes are 16-bit.
+ *
+ * What the limits allow at most, against SG_BODY_MEMORY_MAX: this
+ * structure (2 KB), the levels (12 KB at jansson's depth), the arena
+ * (17 KB), the name records (6 KB), the hash table (6 KB), the write_key
+ * (1 KB), the failures of member names (3 KB) and the message (3 KB); and
+ * while one of them grows, its old storage (8 KB at most, the arena's).
+ * 58 KB in all; t/unit/test_body.c measures a body near the worst.
+ */
+#define SG_BODY_ARENA_MAX  (SG_BODY_NAMES_BYTES + SG_BODY_WRITE_KEY_KEPT)
+
+typedef char  sg_body_16_bits[(SG_BODY_ARENA_MAX <= 0xffff
+                               && SG_BODY_TABLE_SIZE < SG_BODY_UNHASHED)
+                              ? 1 : -1];
+
+/* the longest failure of a member name, and of a message */
+#define SG_BODY_NAME_FAILURE_MAX                                              \
+    (sizeof("properties.") - 1 + SG_BODY_NAME_MAX + sizeof("...") - 1         \
+     + sizeof(" differs from properties.destination_region only in letter "  \
+              "case") - 1)
+
+#define SG_BODY_MESSAGE_MAX                                                   \
+    (SG_BODY_LISTED_MAX * (SG_BODY_NAME_FAILURE_MAX + sizeof(", ") - 1)      \
+     + sizeof("and  more failures") + 20)
 
 
 /* what the lexer is in the middle of */
@@ -140,27 +174,26 @@ typedef struct {
     unsigned char  *data;
     size_t          len;
     size_t          size;
+    size_t          max;        /* the most it grows to */
     unsigned char  *fixed;      /* storage inside sg_body_t, or NULL */
+    size_t          fixed_size;
 } sg_body_buf_t;
 
+/*
+ * An open container.  An object's names are the records from keys on; at
+ * its end the arena ends where the name before them ends.
+ */
 typedef struct {
-    size_t          arena;      /* arena length when the container opened */
-    size_t          keys;       /* its first name record */
+    uint16_t        keys;       /* its first name record */
     unsigned char   array;
     unsigned char   ctx;        /* sg_role_* */
     unsigned char   hashed;     /* its names are in the hash table */
 } sg_body_level_t;
 
-/* a name of a hashed object in the hash table */
 typedef struct {
-    uint32_t        hash;
-    uint32_t        key;        /* index in keys */
-} sg_body_slot_t;
-
-typedef struct {
-    size_t          off;        /* decoded name in the arena */
-    size_t          len;
-    size_t          slot;       /* in the hash table, or SG_BODY_NO_SLOT */
+    uint16_t        off;        /* decoded name in the arena */
+    uint16_t        len;
+    uint16_t        slot;       /* in the hash table, or SG_BODY_UNHASHED */
 } sg_body_key_t;
 
 
@@ -177,6 +210,7 @@ struct sg_body_s {
     unsigned            bad:1;          /* not expected here: fails at end */
     unsigned            key:1;          /* the string is a member name */
     unsigned            sink:1;         /* its decoded text is kept */
+    unsigned            over:1;         /* a name past SG_BODY_NAMES_BYTES */
     unsigned            str_err:1;      /* lone surrogate or \u0000 */
     unsigned            after_hi:1;     /* a high surrogate was decoded */
     unsigned            neg:1;
@@ -189,6 +223,7 @@ struct sg_body_s {
     size_t              drift;          /* NUL bytes jansson loses */
 
     size_t              str_start;      /* decoded string in the arena */
+    size_t              sink_end;       /* where its text may reach */
     uint32_t            hex;
     uint32_t            hi;
     unsigned            hex_n;
@@ -219,11 +254,15 @@ struct sg_body_s {
     sg_body_key_t      *keys;
     size_t              nkeys;
     size_t              keys_size;
+
+    /* the hash table of the names of hashed objects */
     unsigned char      *tags;           /* of the slots, 0: free */
-    sg_body_slot_t     *table;          /* in the same allocation */
-    size_t              table_size;
-    size_t              table_used;
+    uint16_t           *slot_keys;      /* the name records in the slots */
     size_t              probes_max;     /* before SipHash is used */
+
+    /* bytes allocated, this structure included, and the most at once */
+    size_t              mem;
+    size_t              mem_peak;
 
     /* facts */
     unsigned char       top_array;
@@ -299,10 +338,8 @@ static int sg_body_fail_duplicate(sg_body_t *v, const unsigned char *name,
 static size_t sg_body_put_name(char *dst, const unsigned char *name,
     size_t len);
 static int sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl);
-static int sg_body_table_room(sg_body_t *v);
-static int sg_body_table_siphash(sg_body_t *v);
-static int sg_body_table_rebuild(sg_body_t *v, size_t size,
-    unsigned rehash);
+static void sg_body_table_siphash(sg_body_t *v);
+static void sg_body_table_add(sg_body_t *v, size_t i);
 static size_t sg_body_table_free(sg_body_t *v, uint32_t hash);
 static void sg_body_table_set(sg_body_t *v, size_t slot, size_t i,
     uint32_t hash);
@@ -338,12 +375,22 @@ static size_t sg_body_utf8_whole(const unsigned char *p,
 static int sg_body_fail(sg_body_t *v, size_t pos);
 static int sg_body_fail_utf8(sg_body_t *v, unsigned char c, size_t lead,
     size_t pos);
+static int sg_body_fail_limit(sg_body_t *v, unsigned bytes, size_t pos);
 static int sg_body_fail_text(sg_body_t *v, const char *text, size_t len);
 static int sg_body_nomem(sg_body_t *v);
-static int sg_body_add(sg_body_buf_t *b, const void *data, size_t len);
-static int sg_body_say(sg_body_buf_t *b, const char *text, size_t len);
-static int sg_body_grow(sg_body_buf_t *b, size_t need);
-static void sg_body_buf_free(sg_body_buf_t *b);
+static int sg_body_sink(sg_body_t *v, const void *data, size_t len);
+static int sg_body_add(sg_body_t *v, sg_body_buf_t *b, const void *data,
+    size_t len);
+static int sg_body_say(sg_body_t *v, sg_body_buf_t *b, const char *text,
+    size_t len);
+static int sg_body_grow(sg_body_t *v, sg_body_buf_t *b, size_t need);
+static void sg_body_buf_init(sg_body_buf_t *b, unsigned char *fixed,
+    size_t size, size_t max);
+static void sg_body_buf_free(sg_body_t *v, sg_body_buf_t *b);
+static size_t sg_body_whole_chars(const unsigned char *s, size_t len);
+static void sg_body_release(sg_body_t *v);
+static void *sg_body_alloc(sg_body_t *v, size_t size);
+static void sg_body_free(sg_body_t *v, void *p, size_t size);
 static uint32_t sg_body_hash(sg_body_t *v, const unsigned char *p,
     size_t len);
 static uint32_t sg_body_fast_hash(const unsigned char *p, size_t len);
@@ -429,18 +476,22 @@ sg_body_create(sg_body_schema_t schema, unsigned flags)
     v->strict = (flags & SG_BODY_STRICT) ? 1 : 0;
     v->probes_max = (flags & SG_BODY_SIPHASH) ? 0 : SG_BODY_PROBES_MAX;
     v->member = sg_role_top;
+    v->mem = sizeof(sg_body_t);
+    v->mem_peak = v->mem;
 
     v->levels = v->levels_fixed;
     v->levels_size = sizeof(v->levels_fixed) / sizeof(v->levels_fixed[0]);
     v->keys = v->keys_fixed;
     v->keys_size = sizeof(v->keys_fixed) / sizeof(v->keys_fixed[0]);
 
-    v->arena.data = v->arena.fixed = v->arena_fixed;
-    v->arena.size = sizeof(v->arena_fixed);
-    v->wkey.data = v->wkey.fixed = v->wkey_fixed;
-    v->wkey.size = sizeof(v->wkey_fixed);
-    v->msg.data = v->msg.fixed = v->msg_fixed;
-    v->msg.size = sizeof(v->msg_fixed);
+    sg_body_buf_init(&v->arena, v->arena_fixed, sizeof(v->arena_fixed),
+                     SG_BODY_ARENA_MAX);
+    sg_body_buf_init(&v->wkey, v->wkey_fixed, sizeof(v->wkey_fixed),
+                     SG_BODY_WRITE_KEY_KEPT);
+    sg_body_buf_init(&v->msg, v->msg_fixed, sizeof(v->msg_fixed),
+                     SG_BODY_MESSAGE_MAX);
+    sg_body_buf_init(&v->name_fails, NULL, 0,
+                     SG_BODY_LISTED_MAX * SG_BODY_NAME_FAILURE_MAX);
 
     return v;
 }
@@ -524,6 +575,13 @@ sg_body_write_key(const sg_body_t *v, size_t *len)
 }
 
 
+size_t
+sg_body_memory(const sg_body_t *v)
+{
+    return v->mem_peak;
+}
+
+
 void
 sg_body_destroy(sg_body_t *v)
 {
@@ -531,20 +589,10 @@ sg_body_destroy(sg_body_t *v)
         return;
     }
 
-    if (v->levels != v->levels_fixed) {
-        free(v->levels);
-    }
+    sg_body_release(v);
 
-    if (v->keys != v->keys_fixed) {
-        free(v->keys);
-    }
-
-    free(v->tags);
-
-    sg_body_buf_free(&v->arena);
-    sg_body_buf_free(&v->wkey);
-    sg_body_buf_free(&v->name_fails);
-    sg_body_buf_free(&v->msg);
+    sg_body_buf_free(v, &v->wkey);
+    sg_body_buf_free(v, &v->msg);
 
     free(v);
 }
@@ -585,7 +633,7 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
             if (!v->after_hi) {
                 p = sg_body_plain_run(p, end);
 
-                if (v->sink && sg_body_add(&v->arena, q, p - q) != 0) {
+                if (v->sink && sg_body_sink(v, q, p - q) != 0) {
                     return sg_body_nomem(v);
                 }
 
@@ -629,7 +677,7 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
                 v->state = sw_string_utf8;
             }
 
-            if (v->sink && sg_body_add(&v->arena, &c, 1) != 0) {
+            if (v->sink && sg_body_sink(v, &c, 1) != 0) {
                 return sg_body_nomem(v);
             }
 
@@ -649,7 +697,7 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
                 v->state = sw_string;
             }
 
-            if (v->sink && sg_body_add(&v->arena, &c, 1) != 0) {
+            if (v->sink && sg_body_sink(v, &c, 1) != 0) {
                 return sg_body_nomem(v);
             }
 
@@ -719,7 +767,7 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
 
             v->state = sw_string;
 
-            if (v->sink && sg_body_add(&v->arena, &c, 1) != 0) {
+            if (v->sink && sg_body_sink(v, &c, 1) != 0) {
                 return sg_body_nomem(v);
             }
 
@@ -986,7 +1034,7 @@ sg_body_tokens(sg_body_t *v, const unsigned char *start,
             /* escapes, odd bytes or the end of the buffer: byte by byte */
             sg_body_string_start(v);
 
-            if (v->sink && sg_body_add(&v->arena, p, q - p) != 0) {
+            if (v->sink && sg_body_sink(v, p, q - p) != 0) {
                 sg_body_nomem(v);
                 return NULL;
             }
@@ -1230,7 +1278,6 @@ sg_body_whole_word(const unsigned char *p, const unsigned char *end,
 static int
 sg_body_open(sg_body_t *v, unsigned array, size_t pos)
 {
-    size_t            size;
     unsigned          role, ctx;
     sg_body_level_t  *lvl;
 
@@ -1267,27 +1314,21 @@ sg_body_open(sg_body_t *v, unsigned array, size_t pos)
     }
 
     if (v->depth == v->levels_size) {
-        size = v->levels_size * 2;
-
-        lvl = malloc(size * sizeof(sg_body_level_t));
+        /* deeper than the inline levels: room for jansson's depth at once */
+        lvl = sg_body_alloc(v, SG_BODY_MAX_DEPTH * sizeof(sg_body_level_t));
         if (lvl == NULL) {
             return sg_body_nomem(v);
         }
 
         memcpy(lvl, v->levels, v->depth * sizeof(sg_body_level_t));
 
-        if (v->levels != v->levels_fixed) {
-            free(v->levels);
-        }
-
         v->levels = lvl;
-        v->levels_size = size;
+        v->levels_size = SG_BODY_MAX_DEPTH;
     }
 
     lvl = &v->levels[v->depth++];
 
-    lvl->arena = v->arena.len;
-    lvl->keys = v->nkeys;
+    lvl->keys = (uint16_t) v->nkeys;
     lvl->array = array;
     lvl->ctx = ctx;
     lvl->hashed = 0;
@@ -1305,6 +1346,7 @@ static int
 sg_body_close(sg_body_t *v, unsigned array, size_t pos)
 {
     size_t            i;
+    sg_body_key_t    *k;
     sg_body_level_t  *lvl;
 
     if (v->expect != (array ? ex_first_item : ex_first_key)
@@ -1319,12 +1361,19 @@ sg_body_close(sg_body_t *v, unsigned array, size_t pos)
         /* last in, first out: clearing the slots undoes the insertions */
         for (i = v->nkeys; i-- > lvl->keys; /* void */) {
             v->tags[v->keys[i].slot] = 0;
-            v->table_used--;
         }
     }
 
+    /* the names are one after the other in the arena, nothing above */
     v->nkeys = lvl->keys;
-    v->arena.len = lvl->arena;
+
+    if (v->nkeys) {
+        k = &v->keys[v->nkeys - 1];
+        v->arena.len = k->off + k->len;
+
+    } else {
+        v->arena.len = 0;
+    }
 
     if (v->depth == 0) {
         v->expect = ex_end;
@@ -1375,7 +1424,11 @@ sg_body_string(sg_body_t *v, const unsigned char *s, size_t len, size_t pos)
     case ex_key:
         v->str_start = v->arena.len;
 
-        if (sg_body_add(&v->arena, s, len) != 0) {
+        if (len > SG_BODY_NAMES_BYTES - v->arena.len) {
+            /* past the limit: sg_body_name() fails */
+            v->over = 1;
+
+        } else if (sg_body_add(v, &v->arena, s, len) != 0) {
             return sg_body_nomem(v);
         }
 
@@ -1440,8 +1493,10 @@ sg_body_string_start(sg_body_t *v)
     v->bad = 0;
     v->key = 0;
     v->sink = 0;
+    v->over = 0;
     v->str_err = 0;
     v->after_hi = 0;
+    v->str_start = v->arena.len;
 
     switch (v->expect) {
 
@@ -1449,7 +1504,7 @@ sg_body_string_start(sg_body_t *v)
     case ex_key:
         v->key = 1;
         v->sink = 1;
-        v->str_start = v->arena.len;
+        v->sink_end = SG_BODY_NAMES_BYTES;
         return;
 
     case ex_value:
@@ -1467,7 +1522,7 @@ sg_body_string_start(sg_body_t *v)
         case sg_role_write_key:
         case sg_role_region:
             v->sink = 1;
-            v->str_start = v->arena.len;
+            v->sink_end = v->str_start + SG_BODY_WRITE_KEY_KEPT;
             break;
         }
 
@@ -1500,10 +1555,7 @@ sg_body_string_end(sg_body_t *v, size_t pos)
         return sg_body_nomem(v);
     }
 
-    if (v->sink) {
-        v->arena.len = v->str_start;
-    }
-
+    v->arena.len = v->str_start;
     v->expect = ex_next;
 
     return SG_BODY_OK;
@@ -1573,7 +1625,7 @@ sg_body_code_point(sg_body_t *v)
         n = 4;
     }
 
-    return sg_body_add(&v->arena, utf8, n);
+    return sg_body_sink(v, utf8, n);
 }
 
 
@@ -1682,8 +1734,9 @@ sg_body_real_overflows(sg_body_t *v)
 
 /*
  * A member name, decoded at the top of the arena, ends before pos: it
- * must differ from the other names of its object, compared in turn while
- * the object has few, through the hash table beyond.
+ * must keep the names open within their limits, then differ from the
+ * other names of its object, compared in turn while the object has few,
+ * through the hash table beyond.
  */
 static int
 sg_body_name(sg_body_t *v, size_t pos)
@@ -1693,6 +1746,10 @@ sg_body_name(sg_body_t *v, size_t pos)
     const char           *shadowed;
     sg_body_level_t      *lvl;
     const unsigned char  *name;
+
+    if (v->nkeys == SG_BODY_NAMES_MAX || v->over) {
+        return sg_body_fail_limit(v, v->nkeys < SG_BODY_NAMES_MAX, pos);
+    }
 
     lvl = &v->levels[v->depth - 1];
     name = sg_body_text(v);
@@ -1706,9 +1763,7 @@ sg_body_name(sg_body_t *v, size_t pos)
         }
 
     } else {
-        if ((!lvl->hashed && sg_body_hash_names(v, lvl) != 0)
-            || sg_body_table_room(v) != 0)
-        {
+        if (!lvl->hashed && sg_body_hash_names(v, lvl) != 0) {
             return sg_body_nomem(v);
         }
 
@@ -1717,9 +1772,7 @@ sg_body_name(sg_body_t *v, size_t pos)
 
         if (slot == SG_BODY_FAR_SLOT) {
             /* names chosen to collide in the fast hash */
-            if (sg_body_table_siphash(v) != 0) {
-                return sg_body_nomem(v);
-            }
+            sg_body_table_siphash(v);
 
             hash = sg_body_hash(v, name, len);
             slot = sg_body_name_slot(v, lvl, name, len, hash);
@@ -1799,12 +1852,11 @@ static size_t
 sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
     const unsigned char *name, size_t len, uint32_t hash)
 {
-    size_t           g, mask, slot, probes;
-    uint64_t         tags, same;
-    sg_body_key_t   *k;
-    sg_body_slot_t  *e;
+    size_t          g, i, mask, slot, probes;
+    uint64_t        tags, same;
+    sg_body_key_t  *k;
 
-    mask = v->table_size / SG_BODY_GROUP - 1;
+    mask = SG_BODY_TABLE_SIZE / SG_BODY_GROUP - 1;
     probes = 0;
 
     for (g = hash & mask; /* void */; g = (g + 1) & mask) {
@@ -1817,13 +1869,13 @@ sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
 
         for ( /* void */ ; same; same &= same - 1) {
             slot = g * SG_BODY_GROUP + sg_body_first_byte(same);
-            e = &v->table[slot];
+            i = v->slot_keys[slot];
 
-            if (e->hash != hash || e->key < lvl->keys) {
+            if (i < lvl->keys) {
                 continue;
             }
 
-            k = &v->keys[e->key];
+            k = &v->keys[i];
 
             if (k->len == len
                 && memcmp(v->arena.data + k->off, name, len) == 0)
@@ -1847,14 +1899,17 @@ sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
 static int
 sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot)
 {
+    size_t          size;
     sg_body_key_t  *k;
 
     if (v->nkeys == v->keys_size) {
-        if (v->keys_size > SG_BODY_KEYS_MAX / 2) {
-            return -1;
+        size = v->keys_size * 2;
+
+        if (size > SG_BODY_NAMES_MAX) {
+            size = SG_BODY_NAMES_MAX;
         }
 
-        k = malloc(v->keys_size * 2 * sizeof(sg_body_key_t));
+        k = sg_body_alloc(v, size * sizeof(sg_body_key_t));
         if (k == NULL) {
             return -1;
         }
@@ -1862,18 +1917,18 @@ sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot)
         memcpy(k, v->keys, v->nkeys * sizeof(sg_body_key_t));
 
         if (v->keys != v->keys_fixed) {
-            free(v->keys);
+            sg_body_free(v, v->keys, v->keys_size * sizeof(sg_body_key_t));
         }
 
         v->keys = k;
-        v->keys_size *= 2;
+        v->keys_size = size;
     }
 
     k = &v->keys[v->nkeys++];
 
-    k->off = v->str_start;
-    k->len = sg_body_text_len(v);
-    k->slot = SG_BODY_NO_SLOT;
+    k->off = (uint16_t) v->str_start;
+    k->len = (uint16_t) sg_body_text_len(v);
+    k->slot = SG_BODY_UNHASHED;
 
     if (slot != SG_BODY_NO_SLOT) {
         sg_body_table_set(v, slot, v->nkeys - 1, hash);
@@ -1893,9 +1948,7 @@ static int
 sg_body_name_failure(sg_body_t *v, unsigned ctx, const unsigned char *name,
     size_t len, const char *shadowed)
 {
-    char         text[sizeof("properties.") + SG_BODY_NAME_MAX
-                      + sizeof("...") + sizeof(" differs from "
-                      "properties.destination_region only in letter case")];
+    char         text[SG_BODY_NAME_FAILURE_MAX + 1];
     size_t       n;
     const char  *prefix;
 
@@ -1921,7 +1974,7 @@ sg_body_name_failure(sg_body_t *v, unsigned ctx, const unsigned char *name,
                      prefix, shadowed);
     }
 
-    if (sg_body_add(&v->name_fails, text, n) != 0) {
+    if (sg_body_add(v, &v->name_fails, text, n) != 0) {
         return -1;
     }
 
@@ -1981,106 +2034,75 @@ sg_body_put_name(char *dst, const unsigned char *name, size_t len)
 }
 
 
-/* The object at lvl has too many names to compare in turn: hash them. */
+/*
+ * The hash table: open addressing, at most half full (it has room for
+ * twice the names that may be open), made when an object is first hashed
+ * and kept for the body.  A slot has a tag, the top 7 bits of its name's
+ * hash with bit 7 set, and the tags of a group of 8 slots are compared at
+ * once; a name goes to the first free slot of the groups from the one its
+ * hash chooses on.  Names leave the table in the reverse order of their
+ * arrival (their object closes), which restores every group exactly, so
+ * no tombstones are needed; hashing again re-inserts in the order of
+ * arrival to keep that true.  A slot holds a name's record, not its hash,
+ * which is computed again when SipHash takes over.
+ *
+ * The object at lvl has too many names to compare in turn: hash them.
+ */
 static int
 sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl)
 {
-    size_t          i;
-    uint32_t        hash;
-    sg_body_key_t  *k;
+    size_t  i;
+
+    if (v->tags == NULL) {
+        v->tags = sg_body_alloc(v, SG_BODY_TABLE_SIZE
+                                   * (1 + sizeof(uint16_t)));
+        if (v->tags == NULL) {
+            return -1;
+        }
+
+        memset(v->tags, 0, SG_BODY_TABLE_SIZE);
+        v->slot_keys = (uint16_t *) (v->tags + SG_BODY_TABLE_SIZE);
+    }
 
     lvl->hashed = 1;
 
     for (i = lvl->keys; i < v->nkeys; i++) {
-        if (sg_body_table_room(v) != 0) {
-            return -1;
-        }
-
-        k = &v->keys[i];
-        hash = sg_body_hash(v, v->arena.data + k->off, k->len);
-
-        sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
+        sg_body_table_add(v, i);
     }
 
     return 0;
-}
-
-
-/*
- * The hash table: open addressing, at most half full.  A slot has a tag,
- * the top 7 bits of its name's hash with bit 7 set, and the tags of a
- * group of 8 slots are compared at once; a name goes to the first free
- * slot of the groups from the one its hash chooses on.  Names leave the
- * table in the reverse order of their arrival (their object closes),
- * which restores every group exactly, so no tombstones are needed;
- * growing re-inserts in the order of arrival to keep that true.
- */
-static int
-sg_body_table_room(sg_body_t *v)
-{
-    if ((v->table_used + 1) * 2 <= v->table_size) {
-        return 0;
-    }
-
-    return sg_body_table_rebuild(v, v->table_size ? v->table_size * 2
-                                                  : SG_BODY_TABLE_MIN, 0);
 }
 
 
 /* Names collide in the fast hash: all are hashed again with SipHash. */
-static int
+static void
 sg_body_table_siphash(sg_body_t *v)
 {
+    size_t  i;
+
     v->siphash = 1;
 
-    return sg_body_table_rebuild(v, v->table_size, 1);
+    memset(v->tags, 0, SG_BODY_TABLE_SIZE);
+
+    for (i = 0; i < v->nkeys; i++) {
+        if (v->keys[i].slot != SG_BODY_UNHASHED) {
+            sg_body_table_add(v, i);
+        }
+    }
 }
 
 
-/*
- * Moves the names to a new table of size slots, in the order of their
- * arrival; with rehash, hashing them again.
- */
-static int
-sg_body_table_rebuild(sg_body_t *v, size_t size, unsigned rehash)
+/* Puts name record i in the first free slot for its hash. */
+static void
+sg_body_table_add(sg_body_t *v, size_t i)
 {
-    size_t           i;
-    uint32_t         hash;
-    unsigned char   *tags, *old_tags;
-    sg_body_key_t   *k;
-    sg_body_slot_t  *old;
+    uint32_t        hash;
+    sg_body_key_t  *k;
 
-    tags = malloc(size * (1 + sizeof(sg_body_slot_t)));
-    if (tags == NULL) {
-        return -1;
-    }
+    k = &v->keys[i];
+    hash = sg_body_hash(v, v->arena.data + k->off, k->len);
 
-    memset(tags, 0, size);
-
-    old_tags = v->tags;
-    old = v->table;
-
-    v->tags = tags;
-    v->table = (sg_body_slot_t *) (tags + size);
-    v->table_size = size;
-    v->table_used = 0;
-
-    for (i = 0; i < v->nkeys; i++) {
-        k = &v->keys[i];
-
-        if (k->slot == SG_BODY_NO_SLOT) {
-            continue;
-        }
-
-        hash = rehash ? sg_body_hash(v, v->arena.data + k->off, k->len)
-                      : old[k->slot].hash;
-
-        sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
-    }
-
-    free(old_tags);
-
-    return 0;
+    sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
 }
 
 
@@ -2091,7 +2113,7 @@ sg_body_table_free(sg_body_t *v, uint32_t hash)
     size_t    g, mask;
     uint64_t  free;
 
-    mask = v->table_size / SG_BODY_GROUP - 1;
+    mask = SG_BODY_TABLE_SIZE / SG_BODY_GROUP - 1;
 
     for (g = hash & mask; /* void */; g = (g + 1) & mask) {
         free = sg_body_zero_bytes(sg_body_group(v->tags + g * SG_BODY_GROUP));
@@ -2108,10 +2130,8 @@ static void
 sg_body_table_set(sg_body_t *v, size_t slot, size_t i, uint32_t hash)
 {
     v->tags[slot] = sg_body_tag(hash);
-    v->table[slot].hash = hash;
-    v->table[slot].key = (uint32_t) i;
-    v->keys[i].slot = slot;
-    v->table_used++;
+    v->slot_keys[slot] = (uint16_t) i;
+    v->keys[i].slot = (uint16_t) slot;
 }
 
 
@@ -2332,7 +2352,10 @@ sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
 
         v->wkey.len = 0;
 
-        return sg_body_add(&v->wkey, s, len);
+        return sg_body_add(v, &v->wkey, s,
+                           sg_body_whole_chars(s, (len < SG_BODY_WRITE_KEY_KEPT)
+                                                  ? len
+                                                  : SG_BODY_WRITE_KEY_KEPT));
 
     case sg_role_region:
         v->region = (type == sg_type_string
@@ -2534,10 +2557,11 @@ done:
 
     if (m->len == 0) {
         v->state = sw_done;
+        sg_body_release(v);
         return SG_BODY_OK;
     }
 
-    if (sg_body_grow(m, 1) != 0) {
+    if (sg_body_grow(v, m, 1) != 0) {
         return sg_body_nomem(v);
     }
 
@@ -2545,6 +2569,8 @@ done:
 
     v->state = sw_done;
     v->status = SG_BODY_INVALID;
+
+    sg_body_release(v);
 
     return SG_BODY_INVALID;
 
@@ -2615,7 +2641,7 @@ sg_body_tell_unlisted(sg_body_t *v)
     n = snprintf(text, sizeof(text), "and %zu more failure%s", v->unlisted,
                  (v->unlisted == 1) ? "" : "s");
 
-    return sg_body_say(&v->msg, text, n);
+    return sg_body_say(v, &v->msg, text, n);
 }
 
 
@@ -2630,7 +2656,7 @@ sg_body_part(sg_body_t *v, const char *text, size_t len)
 
     v->listed++;
 
-    return sg_body_say(&v->msg, text, len);
+    return sg_body_say(v, &v->msg, text, len);
 }
 
 
@@ -2868,12 +2894,35 @@ sg_body_fail_utf8(sg_body_t *v, unsigned char c, size_t lead, size_t pos)
 }
 
 
+/* The names open would go past a limit with the one that ends at pos. */
+static int
+sg_body_fail_limit(sg_body_t *v, unsigned bytes, size_t pos)
+{
+    int   n;
+    char  text[sizeof("request body exceeds the limit of  bytes of member "
+                      "names open at once at byte ") + 40];
+
+    if (bytes) {
+        n = snprintf(text, sizeof(text), "request body exceeds the limit of "
+                     "%d bytes of member names open at once at byte %zu",
+                     SG_BODY_NAMES_BYTES, pos - v->drift);
+
+    } else {
+        n = snprintf(text, sizeof(text), "request body exceeds the limit of "
+                     "%d member names open at once at byte %zu",
+                     SG_BODY_NAMES_MAX, pos - v->drift);
+    }
+
+    return sg_body_fail_text(v, text, n);
+}
+
+
 static int
 sg_body_fail_text(sg_body_t *v, const char *text, size_t len)
 {
     v->msg.len = 0;
 
-    if (sg_body_grow(&v->msg, len + 1) != 0) {
+    if (sg_body_grow(v, &v->msg, len + 1) != 0) {
         return sg_body_nomem(v);
     }
 
@@ -2883,6 +2932,8 @@ sg_body_fail_text(sg_body_t *v, const char *text, size_t len)
 
     v->state = sw_done;
     v->status = SG_BODY_INVALID;
+
+    sg_body_release(v);
 
     return SG_BODY_INVALID;
 }
@@ -2894,14 +2945,34 @@ sg_body_nomem(sg_body_t *v)
     v->state = sw_done;
     v->status = SG_BODY_NOMEM;
 
+    sg_body_release(v);
+
     return SG_BODY_NOMEM;
 }
 
 
+/*
+ * Keeps len more bytes of the decoded string being read, up to
+ * v->sink_end: a member name that would pass SG_BODY_NAMES_BYTES is not
+ * kept further and fails when it ends; a value is kept cut.
+ */
 static int
-sg_body_add(sg_body_buf_t *b, const void *data, size_t len)
+sg_body_sink(sg_body_t *v, const void *data, size_t len)
 {
-    if (b->size - b->len < len && sg_body_grow(b, len) != 0) {
+    if (len > v->sink_end - v->arena.len) {
+        len = v->sink_end - v->arena.len;
+        v->sink = 0;
+        v->over = v->key;
+    }
+
+    return sg_body_add(v, &v->arena, data, len);
+}
+
+
+static int
+sg_body_add(sg_body_t *v, sg_body_buf_t *b, const void *data, size_t len)
+{
+    if (b->size - b->len < len && sg_body_grow(v, b, len) != 0) {
         return -1;
     }
 
@@ -2914,19 +2985,23 @@ sg_body_add(sg_body_buf_t *b, const void *data, size_t len)
 
 /* Appends one failure to a list of them, after ", " unless it is first. */
 static int
-sg_body_say(sg_body_buf_t *b, const char *text, size_t len)
+sg_body_say(sg_body_t *v, sg_body_buf_t *b, const char *text, size_t len)
 {
-    if (b->len && sg_body_add(b, ", ", 2) != 0) {
+    if (b->len && sg_body_add(v, b, ", ", 2) != 0) {
         return -1;
     }
 
-    return sg_body_add(b, text, len);
+    return sg_body_add(v, b, text, len);
 }
 
 
-/* Makes room for need more bytes in b. */
+/*
+ * Makes room for need more bytes in b: the size doubles, and goes to
+ * b->max at once when it would pass half of it, so that no step holds
+ * more than half of b->max besides the new storage.
+ */
 static int
-sg_body_grow(sg_body_buf_t *b, size_t need)
+sg_body_grow(sg_body_t *v, sg_body_buf_t *b, size_t need)
 {
     size_t          size;
     unsigned char  *p;
@@ -2935,31 +3010,31 @@ sg_body_grow(sg_body_buf_t *b, size_t need)
         return 0;
     }
 
+    if (need > b->max - b->len) {
+        return -1;
+    }
+
     size = b->size ? b->size : 64;
 
     while (size - b->len < need) {
-        if (size > ((size_t) -1) / 2) {
-            return -1;
-        }
-
         size *= 2;
     }
 
-    if (b->data == b->fixed) {
-        p = malloc(size);
-        if (p == NULL) {
-            return -1;
-        }
+    if (size > b->max / 2) {
+        size = b->max;
+    }
 
-        if (b->len) {
-            memcpy(p, b->data, b->len);
-        }
+    p = sg_body_alloc(v, size);
+    if (p == NULL) {
+        return -1;
+    }
 
-    } else {
-        p = realloc(b->data, size);
-        if (p == NULL) {
-            return -1;
-        }
+    if (b->len) {
+        memcpy(p, b->data, b->len);
+    }
+
+    if (b->data != b->fixed) {
+        sg_body_free(v, b->data, b->size);
     }
 
     b->data = p;
@@ -2970,11 +3045,119 @@ sg_body_grow(sg_body_buf_t *b, size_t need)
 
 
 static void
-sg_body_buf_free(sg_body_buf_t *b)
+sg_body_buf_init(sg_body_buf_t *b, unsigned char *fixed, size_t size,
+    size_t max)
+{
+    b->data = fixed;
+    b->fixed = fixed;
+    b->fixed_size = size;
+    b->len = 0;
+    b->size = size;
+    b->max = max;
+}
+
+
+/* Frees what b holds beyond its inline storage; b is then empty. */
+static void
+sg_body_buf_free(sg_body_t *v, sg_body_buf_t *b)
 {
     if (b->data != b->fixed) {
-        free(b->data);
+        sg_body_free(v, b->data, b->size);
     }
+
+    sg_body_buf_init(b, b->fixed, b->fixed_size, b->max);
+}
+/*
+ * The longest start of the len bytes of UTF-8 at s that ends at a
+ * character boundary.
+ */
+static size_t
+sg_body_whole_chars(const unsigned char *s, size_t len)
+{
+    size_t         lead, need;
+    unsigned char  c;
+
+    for (lead = len; lead > 0 && (s[lead - 1] & 0xc0) == 0x80; lead--) {
+        /* void */
+    }
+
+    if (lead-- == 0) {
+        return 0;
+    }
+
+    c = s[lead];
+    need = (c < 0x80) ? 1 : (c < 0xe0) ? 2 : (c < 0xf0) ? 3 : 4;
+
+    return (len - lead >= need) ? len : lead;
+}
+
+
+/*
+ * The verdict is known: what reading the body needed is freed, the
+ * message and properties.write_key are kept.
+ */
+static void
+sg_body_release(sg_body_t *v)
+{
+    if (v->mem == sizeof(sg_body_t)) {
+        /* nothing beyond the inline storage */
+        return;
+    }
+
+    if (v->levels != v->levels_fixed) {
+        sg_body_free(v, v->levels,
+                     SG_BODY_MAX_DEPTH * sizeof(sg_body_level_t));
+        v->levels = v->levels_fixed;
+        v->levels_size = sizeof(v->levels_fixed) / sizeof(v->levels_fixed[0]);
+    }
+
+    if (v->keys != v->keys_fixed) {
+        sg_body_free(v, v->keys, v->keys_size * sizeof(sg_body_key_t));
+        v->keys = v->keys_fixed;
+        v->keys_size = sizeof(v->keys_fixed) / sizeof(v->keys_fixed[0]);
+    }
+
+    if (v->tags) {
+        sg_body_free(v, v->tags, SG_BODY_TABLE_SIZE * (1 + sizeof(uint16_t)));
+        v->tags = NULL;
+        v->slot_keys = NULL;
+    }
+
+    sg_body_buf_free(v, &v->arena);
+    sg_body_buf_free(v, &v->name_fails);
+}
+
+
+/* Allocates within SG_BODY_MEMORY_MAX, counted. */
+static void *
+sg_body_alloc(sg_body_t *v, size_t size)
+{
+    void  *p;
+
+    if (size > SG_BODY_MEMORY_MAX - v->mem) {
+        return NULL;
+    }
+
+    p = malloc(size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    v->mem += size;
+
+    if (v->mem > v->mem_peak) {
+        v->mem_peak = v->mem;
+    }
+
+    return p;
+}
+
+
+static void
+sg_body_free(sg_body_t *v, void *p, size_t size)
+{
+    free(p);
+    v->mem -= size;
 }
 
 

@@ -53,6 +53,35 @@ typedef enum {
  */
 #define SG_BODY_LISTED_MAX  20
 
+/*
+ * The validator's memory is bounded whatever the body.  It keeps the
+ * decoded member names of the objects that are open (a name from its
+ * closing quote until its object closes, to find duplicates): a body
+ * whose open objects hold more than SG_BODY_NAMES_MAX names, or more than
+ * SG_BODY_NAMES_BYTES bytes of decoded names, at any point is refused at
+ * the name that goes past the limit (the count is checked first):
+ *
+ *     request body exceeds the limit of 1024 member names open at once
+ *     at byte N
+ *     request body exceeds the limit of 16384 bytes of member names open
+ *     at once at byte N
+ *
+ * N is the offset after that name, as for a duplicate; the limit is
+ * checked before the name is compared with the others.  Within these
+ * limits and jansson's nesting depth (2048), everything the validator
+ * allocates, itself included, stays under SG_BODY_MEMORY_MAX bytes.
+ */
+#define SG_BODY_NAMES_MAX     1024
+#define SG_BODY_NAMES_BYTES   16384
+#define SG_BODY_MEMORY_MAX    65536
+
+/*
+ * At most this many bytes of properties.write_key are kept for
+ * sg_body_write_key(): a longer one is not a valid write_key, and only its
+ * first whole characters are kept.
+ */
+#define SG_BODY_WRITE_KEY_KEPT  1024
+
 #define SG_BODY_OK       0     /* valid */
 #define SG_BODY_INVALID  1     /* invalid: see the message */
 #define SG_BODY_NOMEM   -1
@@ -86,6 +115,7 @@ int sg_body_finish(sg_body_t *v);
  *     request body is empty
  *     request body is not valid JSON at byte N
  *     request body has duplicate member "NAME" at byte N
+ *     request body exceeds the limit of ... at byte N
  *     request body must be a JSON object
  *     <schema failures>
  *
@@ -114,10 +144,20 @@ const char *sg_body_message(const sg_body_t *v, size_t *len);
 
 /*
  * The decoded value of properties.write_key when the body had one as a
- * string (for redaction in logs), else NULL.  It is known once that
- * string has been read whole, even when the body later turns out invalid.
+ * string (for redaction in logs), else NULL: at most its first
+ * SG_BODY_WRITE_KEY_KEPT bytes, cut at a character boundary.  It is known
+ * once that string has been read whole, even when the body later turns
+ * out invalid.
  */
 const unsigned char *sg_body_write_key(const sg_body_t *v, size_t *len);
+
+/*
+ * The most bytes the validator has held allocated at once, itself
+ * included: at most SG_BODY_MEMORY_MAX.  (An allocation that would go past
+ * it fails as out of memory; the limits on names keep any body short of
+ * it.)
+ */
+size_t sg_body_memory(const sg_body_t *v);
 
 void sg_body_destroy(sg_body_t *v);
 

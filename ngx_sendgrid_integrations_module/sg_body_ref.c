@@ -37,6 +37,10 @@ static int sg_ref_is(json_t *value, const char *text);
 static size_t sg_ref_chars(const char *s, size_t len);
 static json_t *sg_ref_duplicate(const unsigned char *data, size_t len,
     size_t position);
+static int sg_ref_names_limit(const unsigned char *data, size_t len,
+    size_t *at);
+static size_t sg_ref_string_end(const unsigned char *data, size_t len,
+    size_t i);
 static void sg_ref_schema(sg_ref_text_t *t, json_t *root, int create);
 static void sg_ref_names(sg_ref_text_t *t, json_t *object,
     const char *prefix, const char *const *known, int strict);
@@ -69,8 +73,9 @@ int
 sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
     const unsigned char *data, size_t len, char **message)
 {
+    int             limit;
     char            cut[SG_BODY_NAME_MAX + sizeof("...")];
-    size_t          n;
+    size_t          n, at;
     json_t         *root, *name;
     json_error_t    error;
     sg_ref_text_t   t;
@@ -83,6 +88,11 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
         goto invalid;
     }
 
+    limit = sg_ref_names_limit(data, len, &at);
+    if (limit == -1) {
+        return SG_BODY_NOMEM;
+    }
+
     root = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES,
                       &error);
 
@@ -91,6 +101,18 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
             || json_error_code(&error) == json_error_out_of_memory)
         {
             return SG_BODY_NOMEM;
+        }
+
+        /*
+         * a limit passed before the error wins, and at the same name as
+         * a duplicate: a name is counted before it is compared
+         */
+        if (limit
+            && (at < (size_t) error.position
+                || (at == (size_t) error.position
+                    && json_error_code(&error) == json_error_duplicate_key)))
+        {
+            goto limit;
         }
 
         if (json_error_code(&error) != json_error_duplicate_key) {
@@ -111,6 +133,11 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
         sg_ref_say(&t, "request body has duplicate member \"%.*s\" "
                    "at byte %d", (int) n, cut, error.position);
         goto invalid;
+    }
+
+    if (limit) {
+        json_decref(root);
+        goto limit;
     }
 
     if (!json_is_object(root)) {
@@ -137,6 +164,19 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
 
     if (t.len == 0) {
         return SG_BODY_OK;
+    }
+
+    goto invalid;
+
+limit:
+
+    if (limit == 1) {
+        sg_ref_say(&t, "request body exceeds the limit of %d member names "
+                   "open at once at byte %zu", SG_BODY_NAMES_MAX, at);
+
+    } else {
+        sg_ref_say(&t, "request body exceeds the limit of %d bytes of member "
+                   "names open at once at byte %zu", SG_BODY_NAMES_BYTES, at);
     }
 
 invalid:
@@ -493,6 +533,137 @@ sg_ref_duplicate(const unsigned char *data, size_t len, size_t position)
     }
 
     return name;
+}
+
+
+/*
+ * Where the member names of the open objects first go past a limit of
+ * sg_body.h: 1 for their number, 2 for their decoded bytes, with *at the
+ * position after the name (in jansson's count of bytes), or 0 when they
+ * never do; -1 when out of memory.  A plain scan: only what comes before
+ * jansson's error matters (the caller compares the positions), and there
+ * the body is valid JSON so far, every NUL byte outside strings is one
+ * that jansson drops, and a string is a member name when it follows '{'
+ * or ',' in an object.  jansson decodes each name; one it refuses fails
+ * the body where it ends, before any limit it would pass.
+ */
+static int
+sg_ref_names_limit(const unsigned char *data, size_t len, size_t *at)
+{
+    size_t          i, end, depth, names, bytes, nuls;
+    json_t         *name;
+    json_error_t    error;
+    unsigned char   c, last;
+    struct {
+        int         object;
+        size_t      names;
+        size_t      bytes;
+    }               open[2048];
+
+    depth = 0;
+    names = 0;
+    bytes = 0;
+    nuls = 0;
+    last = '\0';
+
+    for (i = 0; i < len; i++) {
+        c = data[i];
+
+        switch (c) {
+
+        case '"':
+            end = sg_ref_string_end(data, len, i);
+            if (end == len) {
+                return 0;
+            }
+
+            if (depth && open[depth - 1].object
+                && (last == '{' || last == ','))
+            {
+                name = json_loadb((const char *) data + i, end - i + 1,
+                                  JSON_DECODE_ANY, &error);
+                if (name == NULL) {
+                    return (json_error_code(&error)
+                            == json_error_out_of_memory) ? -1 : 0;
+                }
+
+                open[depth - 1].names++;
+                open[depth - 1].bytes += json_string_length(name);
+                names++;
+                bytes += json_string_length(name);
+
+                json_decref(name);
+
+                *at = end + 1 - nuls;
+
+                if (names > SG_BODY_NAMES_MAX) {
+                    return 1;
+                }
+
+                if (bytes > SG_BODY_NAMES_BYTES) {
+                    return 2;
+                }
+            }
+
+            i = end;
+            break;
+
+        case '{':
+        case '[':
+            if (depth == 2048) {
+                /* jansson fails here */
+                return 0;
+            }
+
+            open[depth].object = (c == '{');
+            open[depth].names = 0;
+            open[depth].bytes = 0;
+            depth++;
+            break;
+
+        case '}':
+        case ']':
+            if (depth == 0) {
+                return 0;
+            }
+
+            depth--;
+            names -= open[depth].names;
+            bytes -= open[depth].bytes;
+            break;
+
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            continue;
+
+        case '\0':
+            nuls++;
+            continue;
+        }
+
+        last = c;
+    }
+
+    return 0;
+}
+
+
+/* The closing quote of the string whose opening quote is at i, or len. */
+static size_t
+sg_ref_string_end(const unsigned char *data, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (data[i] == '\\') {
+            i++;
+
+        } else if (data[i] == '"') {
+            return i;
+        }
+    }
+
+    return len;
 }
 
 
