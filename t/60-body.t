@@ -58,6 +58,16 @@ sub dup {
            . after_last($body, $needle);
 }
 
+sub too_many_names {
+    return 'request body exceeds the limit of 1024 member names open at '
+           . "once at byte $_[0]";
+}
+
+sub too_many_name_bytes {
+    return 'request body exceeds the limit of 16384 bytes of member names '
+           . "open at once at byte $_[0]";
+}
+
 my $cases = 0;
 
 # One case: { name, body, method, target, host, headers, ok => 1 or
@@ -526,9 +536,16 @@ check({ name => 'names in other letter cases deeper down pass',
         check(\%c);
     }
 
+    # the names of the open objects count towards the limit of 1024
     my $b = $prefix . ('{"a":' x 10000) . '1' . ('}' x 10000) . '}';
+    my $open = 4;                       # the names of $prefix's object
     check({ name => '10000 levels of objects in an unknown member', body => $b,
-            message => invalid_json_at(length($prefix) + 5 * 2047 + 1) });
+            message => too_many_names(length($prefix)
+                                      + 5 * (1024 - $open) + 4) });
+
+    $b = $prefix . ('[{"a":' x 1020) . '1' . ('}]' x 1020) . '}';
+    check({ name => '2041 levels of arrays and objects', body => $b,
+            ok => 1 });
 
     # a scalar counts as a level of its own
     $b = $prefix . ('[' x 2046) . '"s"' . (']' x 2046) . '}';
@@ -545,6 +562,64 @@ check({ name => 'names in other letter cases deeper down pass',
     $b = '[' x 10000;
     check({ name => '10000 unclosed [ at the top', body => $b,
             message => invalid_json_at(2049) });
+}
+
+
+# --- the limits on member names -------------------------------------------
+
+# the validator keeps the names of the open objects: at most 1024 of them,
+# of at most 16384 bytes decoded
+{
+    my $names = sub { join ',', map { sprintf '"%s%d":0', $_[0], $_ }
+                                    0 .. $_[1] - 1 };
+
+    # four names open in the create body besides these
+    my $b = post(extra => [ x => '{' . $names->('n', 1020) . '}' ]);
+    check({ name => '1024 names open at once', body => $b, ok => 1 });
+
+    $b = post(extra => [ x => '{' . $names->('n', 1021) . '}' ]);
+    check({ name => '1025 names open at once', body => $b,
+            message => too_many_names(after_last($b, '"n1020"')) });
+
+    $b = post(extra => [ map { ("x$_" => '{' . $names->('n', 1000) . '}') }
+                         1 .. 20 ]);
+    check({ name => '20000 names in objects that close', body => $b,
+            ok => 1 });
+
+    # 100,000 distinct names in 1 MB: refused at the 1025th
+    $b = '{' . $names->('k', 100000) . '}';
+    check({ name => 'a megabyte of distinct names', body => $b,
+            host => 'big.test',
+            message => too_many_names(after_last($b, '"k1024"')) });
+
+    $b = json_object(('a' x 16384) => 1);
+    check({ name => 'a name of 16384 bytes', method => 'PATCH', body => $b,
+            ok => 1 });
+
+    $b = json_object(('a' x 16383) => 1, b => 2);
+    check({ name => 'names of 16384 bytes', method => 'PATCH', body => $b,
+            ok => 1 });
+
+    $b = json_object(('a' x 16384) => 1, b => 2);
+    check({ name => 'names of 16385 bytes', method => 'PATCH', body => $b,
+            message => too_many_name_bytes(length($b) - 3) });
+
+    $b = post(extra => [ ('a' x 16384) => 1 ]);
+    check({ name => 'a name of 16384 bytes and the others', body => $b,
+            message => too_many_name_bytes(after_last($b, 'a":1') - 2) });
+
+    $b = json_object(('\u0061' x 16384) => 1);
+    check({ name => 'a name of 16384 bytes in escapes', method => 'PATCH',
+            body => $b, ok => 1 });
+
+    $b = json_object(('\u0061' x 16385) => 1);
+    check({ name => 'a name of 16385 bytes in escapes', method => 'PATCH',
+            body => $b, message => too_many_name_bytes(length($b) - 3) });
+
+    # a duplicate within the limit is still a duplicate
+    $b = post(extra => [ x => '{' . $names->('n', 1000) . ',"n999":1}' ]);
+    check({ name => 'a duplicate among 1000 names', body => $b,
+            message => dup('n999', $b, '"n999"') });
 }
 
 

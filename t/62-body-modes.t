@@ -408,6 +408,11 @@ my @RELAXED = (
              . (rindex($DUP, '"label"') + 7) ] ],
     [ 'a top-level array', { body => '[]' },
       [ 400, 'request body must be a JSON object' ] ],
+    [ 'more member names than the limit',
+      { body => '{' . join(',', map { qq("n$_":0) } 0 .. 1100) . '}' },
+      [ 400, 'request body exceeds the limit of 1024 member names open at '
+             . 'once at byte ' . (length('{' . join(',', map { qq("n$_":0) }
+                                                     0 .. 1023)) + 8) ] ],
     [ 'a known name in another letter case',
       { body => post(extra => [ DESTINATION => '"Other"' ]) },
       [ 400, 'DESTINATION differs from destination only in letter case' ] ],
