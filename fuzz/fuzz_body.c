@@ -26,6 +26,20 @@ static void check_write_key(const sg_body_t *v, const uint8_t *data,
 
 
 int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void) argc;
+    (void) argv;
+
+    if (sg_body_init() != 0) {
+        abort();
+    }
+
+    return 0;
+}
+
+
+int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                   rc, ref;

@@ -32,15 +32,35 @@
  *     from there on (the "drift" below).
  */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 
 #include "sg_body.h"
+
+
+/*
+ * The hash key's random bytes: arc4random_buf() on the BSDs and macOS,
+ * getrandom() on Linux where the C library has it, /dev/urandom otherwise
+ * (and on a kernel without getrandom()).
+ */
+#if (defined __APPLE__ || defined __FreeBSD__ || defined __OpenBSD__       \
+     || defined __NetBSD__ || defined __DragonFly__)
+#define SG_BODY_ARC4RANDOM  1
+#elif (defined __linux__ && defined __has_include)
+#if (__has_include(<sys/random.h>))
+#define SG_BODY_GETRANDOM   1
+#include <sys/random.h>
+#endif
+#endif
+
+#ifndef O_CLOEXEC
+#define O_CLOEXEC  0
+#endif
 
 
 /* strings are scanned 16 bytes at a time where SSE2 is there (x86-64) */
@@ -397,7 +417,10 @@ static uint32_t sg_body_fast_hash(const unsigned char *p, size_t len);
 static uint64_t sg_body_mix(uint64_t x);
 static uint64_t sg_body_tail(const unsigned char *p, size_t n);
 static uint32_t sg_body_siphash(const unsigned char *p, size_t len);
-static void sg_body_seed(void);
+static int sg_body_random(unsigned char *buf, size_t len);
+#if !(SG_BODY_ARC4RANDOM)
+static int sg_body_urandom(unsigned char *buf, size_t len);
+#endif
 
 
 /* bytes that stand for themselves inside a string */
@@ -461,7 +484,8 @@ sg_body_create(sg_body_schema_t schema, unsigned flags)
     sg_body_t  *v;
 
     if (!sg_body_seeded) {
-        sg_body_seed();
+        /* sg_body_init() first: no hash without a random key */
+        return NULL;
     }
 
     v = malloc(sizeof(sg_body_t));
@@ -3270,17 +3294,109 @@ sg_body_siphash(const unsigned char *p, size_t len)
 }
 
 
-static void
-sg_body_seed(void)
+int
+sg_body_init(void)
 {
     uint64_t  k[2];
 
-    if (getrandom(k, sizeof(k), GRND_NONBLOCK) != (ssize_t) sizeof(k)) {
-        k[0] = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32);
-        k[1] = (uint64_t) (uintptr_t) &k ^ (uint64_t) clock();
+    if (sg_body_seeded) {
+        /* validators may be hashing with the key */
+        return 0;
+    }
+
+    if (sg_body_random((unsigned char *) k, sizeof(k)) != 0) {
+        return -1;
     }
 
     sg_body_k0 = k[0];
     sg_body_k1 = k[1];
     sg_body_seeded = 1;
+
+    return 0;
 }
+
+
+/* len random bytes from the system; -1 with errno set when there are none */
+static int
+sg_body_random(unsigned char *buf, size_t len)
+{
+#if (SG_BODY_ARC4RANDOM)
+
+    arc4random_buf(buf, len);
+
+    return 0;
+
+#elif (SG_BODY_GETRANDOM)
+
+    ssize_t  n;
+
+    while (len) {
+        /* blocks only until the kernel's pool is first ready, at boot */
+        n = getrandom(buf, len, 0);
+
+        if (n > 0) {
+            buf += n;
+            len -= n;
+            continue;
+        }
+
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+
+        if (n == -1 && errno == ENOSYS) {
+            return sg_body_urandom(buf, len);
+        }
+
+        return -1;
+    }
+
+    return 0;
+
+#else
+
+    return sg_body_urandom(buf, len);
+
+#endif
+}
+
+
+#if !(SG_BODY_ARC4RANDOM)
+
+static int
+sg_body_urandom(unsigned char *buf, size_t len)
+{
+    int      fd, err;
+    ssize_t  n;
+
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return -1;
+    }
+
+    while (len) {
+        n = read(fd, buf, len);
+
+        if (n > 0) {
+            buf += n;
+            len -= n;
+            continue;
+        }
+
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+
+        err = (n == 0) ? EIO : errno;
+        (void) close(fd);
+        errno = err;
+
+        return -1;
+    }
+
+    (void) close(fd);
+
+    return 0;
+}
+
+#endif

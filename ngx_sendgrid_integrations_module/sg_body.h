@@ -89,7 +89,22 @@ typedef enum {
 typedef struct sg_body_s  sg_body_t;
 
 
-/* Allocates a validator; NULL when out of memory. */
+/*
+ * Makes the key of the hash of member names from the system's random
+ * bytes: arc4random_buf() on the BSDs and macOS, getrandom() on Linux
+ * (which waits, at boot only, for the kernel's pool to be ready),
+ * /dev/urandom elsewhere.  Called once in each process before any
+ * validator is made (nginx: in every worker's init_process; a later call
+ * keeps the key); returns 0, or -1 with errno set when the system gives
+ * no random bytes, and then no validator can be made.  There is no fallback: names chosen to collide
+ * under a key that can be guessed would make a body cost quadratic time.
+ */
+int sg_body_init(void);
+
+/*
+ * Allocates a validator; NULL when out of memory, or when sg_body_init()
+ * has not succeeded in this process.
+ */
 sg_body_t *sg_body_create(sg_body_schema_t schema, unsigned flags);
 
 /*

@@ -2089,9 +2089,29 @@ test_early(void)
 }
 
 
+/* no validator before the hash key, one after it */
+static void
+test_init(void)
+{
+    sg_body_t  *v;
+
+    v = sg_body_create(POST, 0);
+    ok(v == NULL, "init: no validator before sg_body_init()");
+    sg_body_destroy(v);
+
+    is_int(sg_body_init(), 0, "init: the hash key from the system");
+    is_int(sg_body_init(), 0, "init: a second call succeeds");
+
+    v = sg_body_create(POST, 0);
+    ok(v != NULL, "init: then validators");
+    sg_body_destroy(v);
+}
+
+
 int
 main(void)
 {
+    test_init();
     test_valid();
     test_empty_and_top();
     test_required();
