@@ -29,11 +29,16 @@ FUZZ_FLAGS := -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
 
+# the body validator for teams' CI: the module's validator, optimized
+VALIDATOR  := $(BUILD)/sendgrid-integrations-validate
+VALIDATOR_SRCS := tools/sendgrid-integrations-validate.c \
+              $(MOD)/sg_body.c $(MOD)/sg_json.c
+
 PROVE      := prove -I t/lib --timer
 TESTS      ?= t/*.t
 JOBS       ?= 2
 
-.PHONY: all module static asan deps unit fuzz fuzz-run \
+.PHONY: all module static asan deps unit fuzz fuzz-run validator \
         test test-dynamic test-asan run bench clean
 
 all: module
@@ -63,6 +68,13 @@ $(BUILD)/fuzz/%: fuzz/%.c $(wildcard t/unit/*.h) $(SG_SRCS) $(SG_HDRS)
 
 fuzz: deps $(FUZZ_BINS)
 
+$(VALIDATOR): $(VALIDATOR_SRCS) $(SG_HDRS)
+	@mkdir -p $(dir $@)
+	$(UNIT_CC) -O2 $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ \
+	    $(VALIDATOR_SRCS)
+
+validator: deps $(VALIDATOR)
+
 # each target runs FUZZ_SECONDS from its corpus in fuzz/corpus/; new
 # inputs go to a scratch directory so the kept corpus stays reviewed
 fuzz-run: fuzz
@@ -80,11 +92,11 @@ fuzz-run: fuzz
 	done
 
 # the suite against Debian's nginx with the dynamic module
-test-dynamic: module
+test-dynamic: module validator
 	$(PROVE) -j$(JOBS) $(TESTS)
 
 # the same suite against nginx built with AddressSanitizer and UBSan
-test-asan: asan
+test-asan: asan validator
 	TEST_NGINX_BINARY=$(CURDIR)/$(BUILD)/asan/nginx TEST_NGINX_MODULE= \
 	    $(PROVE) -j$(JOBS) $(TESTS)
 
