@@ -419,7 +419,7 @@ static uint64_t sg_body_tail(const unsigned char *p, size_t n);
 static uint32_t sg_body_siphash(const unsigned char *p, size_t len);
 static int sg_body_random(unsigned char *buf, size_t len);
 #if !(SG_BODY_ARC4RANDOM)
-static int sg_body_urandom(unsigned char *buf, size_t len);
+static int sg_body_fill(int fd, unsigned char *buf, size_t len);
 #endif
 
 
@@ -3326,36 +3326,34 @@ sg_body_random(unsigned char *buf, size_t len)
 
     return 0;
 
-#elif (SG_BODY_GETRANDOM)
+#else
 
-    ssize_t  n;
+    int  fd, rc, err;
 
-    while (len) {
-        /* blocks only until the kernel's pool is first ready, at boot */
-        n = getrandom(buf, len, 0);
+#if (SG_BODY_GETRANDOM)
 
-        if (n > 0) {
-            buf += n;
-            len -= n;
-            continue;
-        }
+    rc = sg_body_fill(-1, buf, len);
 
-        if (n == -1 && errno == EINTR) {
-            continue;
-        }
+    if (rc == 0 || errno != ENOSYS) {
+        return rc;
+    }
 
-        if (n == -1 && errno == ENOSYS) {
-            return sg_body_urandom(buf, len);
-        }
+    /* a kernel without getrandom() */
 
+#endif
+
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
         return -1;
     }
 
-    return 0;
+    rc = sg_body_fill(fd, buf, len);
 
-#else
+    err = errno;
+    (void) close(fd);
+    errno = err;
 
-    return sg_body_urandom(buf, len);
+    return rc;
 
 #endif
 }
@@ -3363,19 +3361,21 @@ sg_body_random(unsigned char *buf, size_t len)
 
 #if !(SG_BODY_ARC4RANDOM)
 
+/*
+ * Fills buf from getrandom() (fd -1), which blocks only until the
+ * kernel's pool is first ready, at boot, or from the file fd.
+ */
 static int
-sg_body_urandom(unsigned char *buf, size_t len)
+sg_body_fill(int fd, unsigned char *buf, size_t len)
 {
-    int      fd, err;
     ssize_t  n;
 
-    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        return -1;
-    }
-
     while (len) {
+#if (SG_BODY_GETRANDOM)
+        n = (fd == -1) ? getrandom(buf, len, 0) : read(fd, buf, len);
+#else
         n = read(fd, buf, len);
+#endif
 
         if (n > 0) {
             buf += n;
@@ -3387,14 +3387,12 @@ sg_body_urandom(unsigned char *buf, size_t len)
             continue;
         }
 
-        err = (n == 0) ? EIO : errno;
-        (void) close(fd);
-        errno = err;
+        if (n == 0) {
+            errno = EIO;
+        }
 
         return -1;
     }
-
-    (void) close(fd);
 
     return 0;
 }
