@@ -11,17 +11,7 @@ use Test::More;
 use SGTest qw(body_error is_bytes);
 use SGBodyCases;
 
-my $t = SGTest->new;
-$t->key_file('global.key', "SG.body-suite-global.0123456789abcdef\n");
-
-$t->start(SGBodyCases::servers());
-
-# a fixed answer upstream, so that no response echoes a write_key back
-my $MOCK_BODY = '{"mock":"upstream"}';
-$t->upstream_response('global', status => 200, body => $MOCK_BODY,
-                      headers => [['Content-Type', 'application/json']]);
-
-$t->secret(SGBodyCases::secrets());
+my $t = SGBodyCases::gateway();
 
 my @cases = SGBodyCases::cases();
 
@@ -36,7 +26,7 @@ for my $c (@cases) {
 
     is($r->{status}, 200, "$name: forwarded")
         or diag(substr($r->{body}, 0, 300));
-    is($r->{body}, $MOCK_BODY, "$name: the upstream's answer");
+    is($r->{body}, $SGBodyCases::MOCK_BODY, "$name: the upstream's answer");
     my $u = $t->forwarded_once('global', $name);
     is_bytes($u->{body}, $c->{body} // '', "$name: body byte for byte");
     is("$u->{method} $u->{target}",

@@ -16,17 +16,7 @@ use SGBodyCases;
 my $CLI = "$SGTest::TOP/build/sendgrid-integrations-validate";
 -x $CLI or BAIL_OUT("$CLI is missing (make validator)");
 
-my $t = SGTest->new;
-$t->key_file('global.key', "SG.body-cli-global.0123456789abcdef\n");
-
-$t->start(SGBodyCases::servers());
-
-my $MOCK_BODY = '{"mock":"upstream"}';
-$t->upstream_response('global', status => 200, body => $MOCK_BODY,
-                      headers => [['Content-Type', 'application/json']]);
-
-$t->secret(SGBodyCases::secrets());
-
+my $t = SGBodyCases::gateway();
 my $DIR = $t->dir . '/cli';
 
 

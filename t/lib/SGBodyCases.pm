@@ -15,8 +15,11 @@ package SGBodyCases;
 #   SGBodyCases::secrets()     the write_keys and other secrets in the
 #                              bodies: none may be found in a log or an
 #                              answer
-#   SGBodyCases::servers()     the inside of http{} for SGTest's start():
-#                              the gateway for the cases, strict or not
+#   SGBodyCases::gateway()     an SGTest with the gateway for the cases
+#                              started (localhost, and strict.test with
+#                              sendgrid_strict on), its upstream answering
+#                              200 $SGBodyCases::MOCK_BODY, the secrets
+#                              registered
 #   SGBodyCases::request($t, $c)
 #                              a case sent to that gateway; the response
 #
@@ -53,15 +56,27 @@ sub add {
 
 sub secret { push @SECRETS, @_ }
 
-# localhost, and strict.test with sendgrid_strict on; bodies up to 2 MB
-sub servers {
+# a fixed answer upstream, so that no response echoes a write_key back
+our $MOCK_BODY = '{"mock":"upstream"}';
+
+sub gateway {
+    my $t = SGTest->new;
+    $t->key_file('global.key', "SG.body-cases-global.0123456789abcdef\n");
+
+    # bodies of up to 1 MB and a bit
     my $keyed = 'sendgrid_api_key_file %%DIR%%/global.key;';
     my $size = 'client_max_body_size 2m;';
 
-    return SGTest::gateway_server('localhost', $size, location => $keyed)
-           . SGTest::gateway_server('strict.test', $size,
-                                    location => "$keyed\n"
-                                                . 'sendgrid_strict on;');
+    $t->start(SGTest::gateway_server('localhost', $size, location => $keyed)
+              . SGTest::gateway_server('strict.test', $size,
+                                       location => "$keyed\n"
+                                                   . 'sendgrid_strict on;'));
+
+    $t->upstream_response('global', status => 200, body => $MOCK_BODY,
+                          headers => [['Content-Type', 'application/json']]);
+    $t->secret(@SECRETS);
+
+    return $t;
 }
 
 sub request {
