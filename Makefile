@@ -33,6 +33,11 @@ FUZZ_FLAGS := -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
 FUZZ_SECONDS ?= 60
 FUZZ_LONG_SECONDS ?= 600
 
+# the body validator for teams' CI: the module's validator, optimized
+VALIDATOR  := $(BUILD)/sendgrid-integrations-validate
+VALIDATOR_SRCS := tools/sendgrid-integrations-validate.c \
+              $(MOD)/sg_body.c $(MOD)/sg_json.c
+
 PROVE      := prove -I t/lib --timer
 TESTS      ?= t/*.t
 JOBS       ?= 2
@@ -53,7 +58,8 @@ VALGRIND   := valgrind --tool=memcheck --leak-check=full \
               --log-file=%%DIR%%/logs/valgrind.%p
 
 .PHONY: all module static asan deps unit fuzz fuzz-run fuzz-long deb \
-        test test-dynamic test-asan test-deb valgrind run bench clean
+        validator test test-dynamic test-asan test-deb valgrind run bench \
+        clean
 
 all: module
 
@@ -87,6 +93,13 @@ $(BUILD)/fuzz/%: fuzz/%.c $(wildcard t/unit/*.h) $(SG_SRCS) $(SG_HDRS)
 
 fuzz: deps $(FUZZ_BINS)
 
+$(VALIDATOR): $(VALIDATOR_SRCS) $(SG_HDRS)
+	@mkdir -p $(dir $@)
+	$(UNIT_CC) -O2 $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ \
+	    $(VALIDATOR_SRCS)
+
+validator: deps $(VALIDATOR)
+
 # each target runs FUZZ_SECONDS from its corpus in fuzz/corpus/; new
 # inputs go to a scratch directory so the kept corpus stays reviewed
 fuzz-run: fuzz
@@ -98,11 +111,11 @@ fuzz-long: fuzz
 	@scripts/fuzz --merge $(FUZZ_LONG_SECONDS) $(FUZZ_BINS)
 
 # the suite against Debian's nginx with the dynamic module
-test-dynamic: module
+test-dynamic: module validator
 	$(PROVE) -j$(JOBS) $(TESTS)
 
 # the same suite against nginx built with AddressSanitizer and UBSan
-test-asan: asan
+test-asan: asan validator
 	TEST_NGINX_BINARY=$(CURDIR)/$(BUILD)/asan/nginx TEST_NGINX_MODULE= \
 	    $(PROVE) -j$(JOBS) $(TESTS)
 

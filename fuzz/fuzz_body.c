@@ -1,7 +1,9 @@
 /*
  * The single-pass body validator against the jansson reference: the same
  * verdict and the same message for every input, whatever the pieces the
- * body arrives in; and the same properties.write_key as jansson decodes.
+ * body arrives in; the same properties.write_key as jansson decodes (its
+ * first SG_BODY_WRITE_KEY_KEPT bytes, whole characters); and never more
+ * memory than SG_BODY_MEMORY_MAX.
  *
  * Input layout:
  *   [0]      bit 0: PATCH schema (else POST), bit 1: strict,
@@ -22,6 +24,20 @@
 static void check_rules(const sg_body_t *v, int rc);
 static void check_write_key(const sg_body_t *v, const uint8_t *data,
     size_t size);
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void) argc;
+    (void) argv;
+
+    if (sg_body_init() != 0) {
+        abort();
+    }
+
+    return 0;
+}
 
 
 int
@@ -80,7 +96,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = sg_body_finish(v);
     }
 
-    if (rc != ref || rc == SG_BODY_NOMEM) {
+    if (rc != ref || rc == SG_BODY_NOMEM
+        || sg_body_memory(v) > SG_BODY_MEMORY_MAX)
+    {
         abort();
     }
 
@@ -119,7 +137,7 @@ check_rules(const sg_body_t *v, int rc)
 
 #define SG_BODY_JSON_RULES                                                    \
     (SG_BODY_RULE_EMPTY | SG_BODY_RULE_SYNTAX | SG_BODY_RULE_DUPLICATE        \
-     | SG_BODY_RULE_OBJECT)
+     | SG_BODY_RULE_OBJECT | SG_BODY_RULE_LIMIT)
 
 #define starts(s, prefix)  (strncmp(s, prefix, sizeof(prefix) - 1) == 0)
 
@@ -151,6 +169,12 @@ check_rules(const sg_body_t *v, int rc)
     {
         want = SG_BODY_RULE_DUPLICATE;
 
+    } else if (starts(m, "request body exceeds the limit of ")
+               && strstr(m, " open at once at byte ") != NULL
+               && m[len - 1] >= '0' && m[len - 1] <= '9')
+    {
+        want = SG_BODY_RULE_LIMIT;
+
     } else {
         want = 0;
     }
@@ -168,13 +192,15 @@ check_rules(const sg_body_t *v, int rc)
 
 /*
  * When jansson takes the body, the validator must give what it decodes
- * as properties.write_key of a top-level object, byte for byte.
+ * as properties.write_key of a top-level object, byte for byte, up to
+ * the last character that ends within SG_BODY_WRITE_KEY_KEPT bytes.
  */
 static void
 check_write_key(const sg_body_t *v, const uint8_t *data, size_t size)
 {
-    size_t                len;
+    size_t                len, want;
     json_t               *root, *key;
+    const char           *text;
     const unsigned char  *got;
 
     root = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES,
@@ -191,10 +217,21 @@ check_write_key(const sg_body_t *v, const uint8_t *data, size_t size)
             abort();
         }
 
-    } else if (got == NULL || len != json_string_length(key)
-               || memcmp(got, json_string_value(key), len) != 0)
-    {
-        abort();
+    } else {
+        text = json_string_value(key);
+        want = json_string_length(key);
+
+        if (want > SG_BODY_WRITE_KEY_KEPT) {
+            want = SG_BODY_WRITE_KEY_KEPT;
+
+            while ((text[want] & 0xc0) == 0x80) {
+                want--;
+            }
+        }
+
+        if (got == NULL || len != want || memcmp(got, text, len) != 0) {
+            abort();
+        }
     }
 
     json_decref(root);

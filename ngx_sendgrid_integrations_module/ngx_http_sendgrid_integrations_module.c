@@ -10,6 +10,7 @@
 
 static ngx_int_t ngx_http_sendgrid_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_sendgrid_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_sendgrid_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_sendgrid_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_sendgrid_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -50,7 +51,7 @@ ngx_module_t  ngx_http_sendgrid_integrations_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_sendgrid_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -149,6 +150,21 @@ ngx_http_sendgrid_init(ngx_conf_t *cf)
     }
 
     return ngx_http_sendgrid_filter_init(cf);
+}
+
+
+/* the body validator's hash key, from random bytes, in each process */
+static ngx_int_t
+ngx_http_sendgrid_init_process(ngx_cycle_t *cycle)
+{
+    if (sg_body_init() != 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "sendgrid_integrations: the system gave no random "
+                      "bytes for the body validator's hash key");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

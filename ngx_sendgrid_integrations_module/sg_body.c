@@ -3,7 +3,9 @@
  * scanner that knows the two schemas.  It reads the body once, in pieces
  * of any size, builds no tree and keeps only what the rules need: a stack
  * of the open containers, the decoded member names of the open objects
- * (for duplicates) and a few facts about the members the schema names.
+ * (for duplicates, within the limits of sg_body.h) and a few facts about
+ * the members the schema names.  Every allocation is counted against
+ * SG_BODY_MEMORY_MAX, and what reading needed is freed at the verdict.
  *
  * Most tokens lie whole in the buffer fed and need no closer look:
  * strings without escapes, integers that fit, literals, runs of email
@@ -30,15 +32,35 @@
  *     from there on (the "drift" below).
  */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 
 #include "sg_body.h"
+
+
+/*
+ * The hash key's random bytes: arc4random_buf() on the BSDs and macOS,
+ * getrandom() on Linux where the C library has it, /dev/urandom otherwise
+ * (and on a kernel without getrandom()).
+ */
+#if (defined __APPLE__ || defined __FreeBSD__ || defined __OpenBSD__       \
+     || defined __NetBSD__ || defined __DragonFly__)
+#define SG_BODY_ARC4RANDOM  1
+#elif (defined __linux__ && defined __has_include)
+#if (__has_include(<sys/random.h>))
+#define SG_BODY_GETRANDOM   1
+#include <sys/random.h>
+#endif
+#endif
+
+#ifndef O_CLOEXEC
+#define O_CLOEXEC  0
+#endif
 
 
 /* strings are scanned 16 bytes at a time where SSE2 is there (x86-64) */
@@ -55,15 +77,18 @@
 /* an object's names are compared in turn up to this many, then hashed */
 #define SG_BODY_LINEAR     16
 
+/* what sg_body_name_slot() finds besides a free slot */
 #define SG_BODY_NO_SLOT    ((size_t) -1)
 #define SG_BODY_FAR_SLOT   ((size_t) -2)
+
+/* a name record's slot when its object is not hashed */
+#define SG_BODY_UNHASHED   0xffff
 
 /* a probe of more groups with the fast hash switches to SipHash */
 #define SG_BODY_PROBES_MAX  4
 
-/* the first size of the hash table, and the most names open at once */
-#define SG_BODY_TABLE_MIN  1024
-#define SG_BODY_KEYS_MAX   ((size_t) UINT32_MAX)
+/* the slots of the hash table: it is at most half full */
+#define SG_BODY_TABLE_SIZE  (2 * SG_BODY_NAMES_MAX)
 
 /* the slots of the hash table are probed in groups of 8 */
 #define SG_BODY_GROUP      8
@@ -71,6 +96,35 @@
 
 /* the largest exponent kept while reading a number: far beyond a double */
 #define SG_BODY_EXP_MAX    1000000000000000LL
+
+/*
+ * The arena holds the names of the open objects (SG_BODY_NAMES_BYTES at
+ * most) and, above them, the value being read of a member whose text
+ * matters, kept up to SG_BODY_WRITE_KEY_KEPT bytes (longer, no such value
+ * is valid).  Offsets in it and name indexes are 16-bit.
+ *
+ * What the limits allow at most, against SG_BODY_MEMORY_MAX: this
+ * structure (2 KB), the levels (12 KB at jansson's depth), the arena
+ * (17 KB), the name records (6 KB), the hash table (6 KB), the write_key
+ * (1 KB), the failures of member names (3 KB) and the message (3 KB); and
+ * while one of them grows, its old storage (8 KB at most, the arena's).
+ * 58 KB in all; t/unit/test_body.c measures a body near the worst.
+ */
+#define SG_BODY_ARENA_MAX  (SG_BODY_NAMES_BYTES + SG_BODY_WRITE_KEY_KEPT)
+
+typedef char  sg_body_16_bits[(SG_BODY_ARENA_MAX <= 0xffff
+                               && SG_BODY_TABLE_SIZE < SG_BODY_UNHASHED)
+                              ? 1 : -1];
+
+/* the longest failure of a member name, and of a message */
+#define SG_BODY_NAME_FAILURE_MAX                                              \
+    (sizeof("properties.") - 1 + SG_BODY_NAME_MAX + sizeof("...") - 1         \
+     + sizeof(" differs from properties.destination_region only in letter "  \
+              "case") - 1)
+
+#define SG_BODY_MESSAGE_MAX                                                   \
+    (SG_BODY_LISTED_MAX * (SG_BODY_NAME_FAILURE_MAX + sizeof(", ") - 1)      \
+     + sizeof("and  more failures") + 20)
 
 
 /* what the lexer is in the middle of */
@@ -140,27 +194,26 @@ typedef struct {
     unsigned char  *data;
     size_t          len;
     size_t          size;
+    size_t          max;        /* the most it grows to */
     unsigned char  *fixed;      /* storage inside sg_body_t, or NULL */
+    size_t          fixed_size;
 } sg_body_buf_t;
 
+/*
+ * An open container.  An object's names are the records from keys on; at
+ * its end the arena ends where the name before them ends.
+ */
 typedef struct {
-    size_t          arena;      /* arena length when the container opened */
-    size_t          keys;       /* its first name record */
+    uint16_t        keys;       /* its first name record */
     unsigned char   array;
     unsigned char   ctx;        /* sg_role_* */
     unsigned char   hashed;     /* its names are in the hash table */
 } sg_body_level_t;
 
-/* a name of a hashed object in the hash table */
 typedef struct {
-    uint32_t        hash;
-    uint32_t        key;        /* index in keys */
-} sg_body_slot_t;
-
-typedef struct {
-    size_t          off;        /* decoded name in the arena */
-    size_t          len;
-    size_t          slot;       /* in the hash table, or SG_BODY_NO_SLOT */
+    uint16_t        off;        /* decoded name in the arena */
+    uint16_t        len;
+    uint16_t        slot;       /* in the hash table, or SG_BODY_UNHASHED */
 } sg_body_key_t;
 
 
@@ -169,6 +222,7 @@ struct sg_body_s {
     unsigned            expect;
     int                 status;
     unsigned            rules;          /* SG_BODY_RULE_* broken */
+    unsigned            name_rules;     /* those of the names, so far */
     unsigned            create:1;
     unsigned            strict:1;
     unsigned            finished:1;
@@ -178,6 +232,7 @@ struct sg_body_s {
     unsigned            bad:1;          /* not expected here: fails at end */
     unsigned            key:1;          /* the string is a member name */
     unsigned            sink:1;         /* its decoded text is kept */
+    unsigned            over:1;         /* a name past SG_BODY_NAMES_BYTES */
     unsigned            str_err:1;      /* lone surrogate or \u0000 */
     unsigned            after_hi:1;     /* a high surrogate was decoded */
     unsigned            neg:1;
@@ -190,6 +245,7 @@ struct sg_body_s {
     size_t              drift;          /* NUL bytes jansson loses */
 
     size_t              str_start;      /* decoded string in the arena */
+    size_t              sink_end;       /* where its text may reach */
     uint32_t            hex;
     uint32_t            hi;
     unsigned            hex_n;
@@ -220,11 +276,15 @@ struct sg_body_s {
     sg_body_key_t      *keys;
     size_t              nkeys;
     size_t              keys_size;
+
+    /* the hash table of the names of hashed objects */
     unsigned char      *tags;           /* of the slots, 0: free */
-    sg_body_slot_t     *table;          /* in the same allocation */
-    size_t              table_size;
-    size_t              table_used;
+    uint16_t           *slot_keys;      /* the name records in the slots */
     size_t              probes_max;     /* before SipHash is used */
+
+    /* bytes allocated, this structure included, and the most at once */
+    size_t              mem;
+    size_t              mem_peak;
 
     /* facts */
     unsigned char       top_array;
@@ -243,10 +303,13 @@ struct sg_body_s {
     size_t              bad_events_n;
     size_t              bad_events[SG_BODY_LISTED_MAX];
 
-    /* failures of strict mode: the first ones' texts, one after another */
-    size_t              unknown_n;
-    size_t              unknown_end[SG_BODY_LISTED_MAX];
-    sg_body_buf_t       unknown;
+    /*
+     * failures of member names (shadowing, and unknown in strict mode):
+     * the first ones' texts, one after another
+     */
+    size_t              name_fails_n;
+    size_t              name_fails_end[SG_BODY_LISTED_MAX];
+    sg_body_buf_t       name_fails;
 
     /* the message, its failures listed and not */
     sg_body_buf_t       msg;
@@ -290,17 +353,15 @@ static int sg_body_name_among(sg_body_t *v, sg_body_level_t *lvl,
 static size_t sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
     const unsigned char *name, size_t len, uint32_t hash);
 static int sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot);
-static int sg_body_unknown(sg_body_t *v, unsigned ctx,
-    const unsigned char *name, size_t len);
+static int sg_body_name_failure(sg_body_t *v, unsigned ctx,
+    const unsigned char *name, size_t len, const char *shadowed);
 static int sg_body_fail_duplicate(sg_body_t *v, const unsigned char *name,
     size_t len, size_t pos);
 static size_t sg_body_put_name(char *dst, const unsigned char *name,
     size_t len);
 static int sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl);
-static int sg_body_table_room(sg_body_t *v);
-static int sg_body_table_siphash(sg_body_t *v);
-static int sg_body_table_rebuild(sg_body_t *v, size_t size,
-    unsigned rehash);
+static void sg_body_table_siphash(sg_body_t *v);
+static void sg_body_table_add(sg_body_t *v, size_t i);
 static size_t sg_body_table_free(sg_body_t *v, uint32_t hash);
 static void sg_body_table_set(sg_body_t *v, size_t slot, size_t i,
     uint32_t hash);
@@ -309,6 +370,10 @@ static uint64_t sg_body_zero_bytes(uint64_t w);
 static size_t sg_body_first_byte(uint64_t mask);
 static unsigned sg_body_member_role(unsigned ctx, const unsigned char *name,
     size_t len);
+static const char *sg_body_shadowed(unsigned ctx, const unsigned char *name,
+    size_t len);
+static int sg_body_folds_to(const unsigned char *name, size_t len,
+    const char *lit);
 static int sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
     const unsigned char *s, size_t len);
 static int sg_body_is_event(const unsigned char *s, size_t len);
@@ -316,7 +381,7 @@ static size_t sg_body_event_prefix(const unsigned char *s, size_t len);
 static void sg_body_event(sg_body_t *v, int valid);
 static int sg_body_verdict(sg_body_t *v);
 static int sg_body_tell_events(sg_body_t *v);
-static int sg_body_tell_unknown(sg_body_t *v);
+static int sg_body_tell_name_failures(sg_body_t *v);
 static int sg_body_tell_unlisted(sg_body_t *v);
 static int sg_body_part(sg_body_t *v, const char *text, size_t len);
 static int sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead);
@@ -332,19 +397,32 @@ static size_t sg_body_utf8_whole(const unsigned char *p,
 static int sg_body_fail(sg_body_t *v, size_t pos);
 static int sg_body_fail_utf8(sg_body_t *v, unsigned char c, size_t lead,
     size_t pos);
+static int sg_body_fail_limit(sg_body_t *v, unsigned bytes, size_t pos);
 static int sg_body_fail_text(sg_body_t *v, const char *text, size_t len);
 static int sg_body_nomem(sg_body_t *v);
-static int sg_body_add(sg_body_buf_t *b, const void *data, size_t len);
-static int sg_body_say(sg_body_buf_t *b, const char *text, size_t len);
-static int sg_body_grow(sg_body_buf_t *b, size_t need);
-static void sg_body_buf_free(sg_body_buf_t *b);
+static int sg_body_sink(sg_body_t *v, const void *data, size_t len);
+static int sg_body_add(sg_body_t *v, sg_body_buf_t *b, const void *data,
+    size_t len);
+static int sg_body_say(sg_body_t *v, sg_body_buf_t *b, const char *text,
+    size_t len);
+static int sg_body_grow(sg_body_t *v, sg_body_buf_t *b, size_t need);
+static void sg_body_buf_init(sg_body_buf_t *b, unsigned char *fixed,
+    size_t size, size_t max);
+static void sg_body_buf_free(sg_body_t *v, sg_body_buf_t *b);
+static size_t sg_body_whole_chars(const unsigned char *s, size_t len);
+static void sg_body_release(sg_body_t *v);
+static void *sg_body_alloc(sg_body_t *v, size_t size);
+static void sg_body_free(sg_body_t *v, void *p, size_t size);
 static uint32_t sg_body_hash(sg_body_t *v, const unsigned char *p,
     size_t len);
 static uint32_t sg_body_fast_hash(const unsigned char *p, size_t len);
 static uint64_t sg_body_mix(uint64_t x);
 static uint64_t sg_body_tail(const unsigned char *p, size_t n);
 static uint32_t sg_body_siphash(const unsigned char *p, size_t len);
-static void sg_body_seed(void);
+static int sg_body_random(unsigned char *buf, size_t len);
+#if !(SG_BODY_ARC4RANDOM)
+static int sg_body_fill(int fd, unsigned char *buf, size_t len);
+#endif
 
 
 /* bytes that stand for themselves inside a string */
@@ -408,7 +486,8 @@ sg_body_create(sg_body_schema_t schema, unsigned flags)
     sg_body_t  *v;
 
     if (!sg_body_seeded) {
-        sg_body_seed();
+        /* sg_body_init() first: no hash without a random key */
+        return NULL;
     }
 
     v = malloc(sizeof(sg_body_t));
@@ -423,18 +502,22 @@ sg_body_create(sg_body_schema_t schema, unsigned flags)
     v->strict = (flags & SG_BODY_STRICT) ? 1 : 0;
     v->probes_max = (flags & SG_BODY_SIPHASH) ? 0 : SG_BODY_PROBES_MAX;
     v->member = sg_role_top;
+    v->mem = sizeof(sg_body_t);
+    v->mem_peak = v->mem;
 
     v->levels = v->levels_fixed;
     v->levels_size = sizeof(v->levels_fixed) / sizeof(v->levels_fixed[0]);
     v->keys = v->keys_fixed;
     v->keys_size = sizeof(v->keys_fixed) / sizeof(v->keys_fixed[0]);
 
-    v->arena.data = v->arena.fixed = v->arena_fixed;
-    v->arena.size = sizeof(v->arena_fixed);
-    v->wkey.data = v->wkey.fixed = v->wkey_fixed;
-    v->wkey.size = sizeof(v->wkey_fixed);
-    v->msg.data = v->msg.fixed = v->msg_fixed;
-    v->msg.size = sizeof(v->msg_fixed);
+    sg_body_buf_init(&v->arena, v->arena_fixed, sizeof(v->arena_fixed),
+                     SG_BODY_ARENA_MAX);
+    sg_body_buf_init(&v->wkey, v->wkey_fixed, sizeof(v->wkey_fixed),
+                     SG_BODY_WRITE_KEY_KEPT);
+    sg_body_buf_init(&v->msg, v->msg_fixed, sizeof(v->msg_fixed),
+                     SG_BODY_MESSAGE_MAX);
+    sg_body_buf_init(&v->name_fails, NULL, 0,
+                     SG_BODY_LISTED_MAX * SG_BODY_NAME_FAILURE_MAX);
 
     return v;
 }
@@ -526,6 +609,13 @@ sg_body_write_key(const sg_body_t *v, size_t *len)
 }
 
 
+size_t
+sg_body_memory(const sg_body_t *v)
+{
+    return v->mem_peak;
+}
+
+
 void
 sg_body_destroy(sg_body_t *v)
 {
@@ -533,20 +623,10 @@ sg_body_destroy(sg_body_t *v)
         return;
     }
 
-    if (v->levels != v->levels_fixed) {
-        free(v->levels);
-    }
+    sg_body_release(v);
 
-    if (v->keys != v->keys_fixed) {
-        free(v->keys);
-    }
-
-    free(v->tags);
-
-    sg_body_buf_free(&v->arena);
-    sg_body_buf_free(&v->wkey);
-    sg_body_buf_free(&v->unknown);
-    sg_body_buf_free(&v->msg);
+    sg_body_buf_free(v, &v->wkey);
+    sg_body_buf_free(v, &v->msg);
 
     free(v);
 }
@@ -587,7 +667,7 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
             if (!v->after_hi) {
                 p = sg_body_plain_run(p, end);
 
-                if (v->sink && sg_body_add(&v->arena, q, p - q) != 0) {
+                if (v->sink && sg_body_sink(v, q, p - q) != 0) {
                     return sg_body_nomem(v);
                 }
 
@@ -631,7 +711,7 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
                 v->state = sw_string_utf8;
             }
 
-            if (v->sink && sg_body_add(&v->arena, &c, 1) != 0) {
+            if (v->sink && sg_body_sink(v, &c, 1) != 0) {
                 return sg_body_nomem(v);
             }
 
@@ -651,7 +731,7 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
                 v->state = sw_string;
             }
 
-            if (v->sink && sg_body_add(&v->arena, &c, 1) != 0) {
+            if (v->sink && sg_body_sink(v, &c, 1) != 0) {
                 return sg_body_nomem(v);
             }
 
@@ -721,7 +801,7 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
 
             v->state = sw_string;
 
-            if (v->sink && sg_body_add(&v->arena, &c, 1) != 0) {
+            if (v->sink && sg_body_sink(v, &c, 1) != 0) {
                 return sg_body_nomem(v);
             }
 
@@ -988,7 +1068,7 @@ sg_body_tokens(sg_body_t *v, const unsigned char *start,
             /* escapes, odd bytes or the end of the buffer: byte by byte */
             sg_body_string_start(v);
 
-            if (v->sink && sg_body_add(&v->arena, p, q - p) != 0) {
+            if (v->sink && sg_body_sink(v, p, q - p) != 0) {
                 sg_body_nomem(v);
                 return NULL;
             }
@@ -1232,7 +1312,6 @@ sg_body_whole_word(const unsigned char *p, const unsigned char *end,
 static int
 sg_body_open(sg_body_t *v, unsigned array, size_t pos)
 {
-    size_t            size;
     unsigned          role, ctx;
     sg_body_level_t  *lvl;
 
@@ -1269,27 +1348,21 @@ sg_body_open(sg_body_t *v, unsigned array, size_t pos)
     }
 
     if (v->depth == v->levels_size) {
-        size = v->levels_size * 2;
-
-        lvl = malloc(size * sizeof(sg_body_level_t));
+        /* deeper than the inline levels: room for jansson's depth at once */
+        lvl = sg_body_alloc(v, SG_BODY_MAX_DEPTH * sizeof(sg_body_level_t));
         if (lvl == NULL) {
             return sg_body_nomem(v);
         }
 
         memcpy(lvl, v->levels, v->depth * sizeof(sg_body_level_t));
 
-        if (v->levels != v->levels_fixed) {
-            free(v->levels);
-        }
-
         v->levels = lvl;
-        v->levels_size = size;
+        v->levels_size = SG_BODY_MAX_DEPTH;
     }
 
     lvl = &v->levels[v->depth++];
 
-    lvl->arena = v->arena.len;
-    lvl->keys = v->nkeys;
+    lvl->keys = (uint16_t) v->nkeys;
     lvl->array = array;
     lvl->ctx = ctx;
     lvl->hashed = 0;
@@ -1307,6 +1380,7 @@ static int
 sg_body_close(sg_body_t *v, unsigned array, size_t pos)
 {
     size_t            i;
+    sg_body_key_t    *k;
     sg_body_level_t  *lvl;
 
     if (v->expect != (array ? ex_first_item : ex_first_key)
@@ -1321,12 +1395,19 @@ sg_body_close(sg_body_t *v, unsigned array, size_t pos)
         /* last in, first out: clearing the slots undoes the insertions */
         for (i = v->nkeys; i-- > lvl->keys; /* void */) {
             v->tags[v->keys[i].slot] = 0;
-            v->table_used--;
         }
     }
 
+    /* the names are one after the other in the arena, nothing above */
     v->nkeys = lvl->keys;
-    v->arena.len = lvl->arena;
+
+    if (v->nkeys) {
+        k = &v->keys[v->nkeys - 1];
+        v->arena.len = k->off + k->len;
+
+    } else {
+        v->arena.len = 0;
+    }
 
     if (v->depth == 0) {
         v->expect = ex_end;
@@ -1377,7 +1458,11 @@ sg_body_string(sg_body_t *v, const unsigned char *s, size_t len, size_t pos)
     case ex_key:
         v->str_start = v->arena.len;
 
-        if (sg_body_add(&v->arena, s, len) != 0) {
+        if (len > SG_BODY_NAMES_BYTES - v->arena.len) {
+            /* past the limit: sg_body_name() fails */
+            v->over = 1;
+
+        } else if (sg_body_add(v, &v->arena, s, len) != 0) {
             return sg_body_nomem(v);
         }
 
@@ -1442,8 +1527,10 @@ sg_body_string_start(sg_body_t *v)
     v->bad = 0;
     v->key = 0;
     v->sink = 0;
+    v->over = 0;
     v->str_err = 0;
     v->after_hi = 0;
+    v->str_start = v->arena.len;
 
     switch (v->expect) {
 
@@ -1451,7 +1538,7 @@ sg_body_string_start(sg_body_t *v)
     case ex_key:
         v->key = 1;
         v->sink = 1;
-        v->str_start = v->arena.len;
+        v->sink_end = SG_BODY_NAMES_BYTES;
         return;
 
     case ex_value:
@@ -1469,7 +1556,7 @@ sg_body_string_start(sg_body_t *v)
         case sg_role_write_key:
         case sg_role_region:
             v->sink = 1;
-            v->str_start = v->arena.len;
+            v->sink_end = v->str_start + SG_BODY_WRITE_KEY_KEPT;
             break;
         }
 
@@ -1502,10 +1589,7 @@ sg_body_string_end(sg_body_t *v, size_t pos)
         return sg_body_nomem(v);
     }
 
-    if (v->sink) {
-        v->arena.len = v->str_start;
-    }
-
+    v->arena.len = v->str_start;
     v->expect = ex_next;
 
     return SG_BODY_OK;
@@ -1575,7 +1659,7 @@ sg_body_code_point(sg_body_t *v)
         n = 4;
     }
 
-    return sg_body_add(&v->arena, utf8, n);
+    return sg_body_sink(v, utf8, n);
 }
 
 
@@ -1684,16 +1768,22 @@ sg_body_real_overflows(sg_body_t *v)
 
 /*
  * A member name, decoded at the top of the arena, ends before pos: it
- * must differ from the other names of its object, compared in turn while
- * the object has few, through the hash table beyond.
+ * must keep the names open within their limits, then differ from the
+ * other names of its object, compared in turn while the object has few,
+ * through the hash table beyond.
  */
 static int
 sg_body_name(sg_body_t *v, size_t pos)
 {
     size_t                len, slot;
     uint32_t              hash;
+    const char           *shadowed;
     sg_body_level_t      *lvl;
     const unsigned char  *name;
+
+    if (v->nkeys == SG_BODY_NAMES_MAX || v->over) {
+        return sg_body_fail_limit(v, v->nkeys < SG_BODY_NAMES_MAX, pos);
+    }
 
     lvl = &v->levels[v->depth - 1];
     name = sg_body_text(v);
@@ -1707,9 +1797,7 @@ sg_body_name(sg_body_t *v, size_t pos)
         }
 
     } else {
-        if ((!lvl->hashed && sg_body_hash_names(v, lvl) != 0)
-            || sg_body_table_room(v) != 0)
-        {
+        if (!lvl->hashed && sg_body_hash_names(v, lvl) != 0) {
             return sg_body_nomem(v);
         }
 
@@ -1718,9 +1806,7 @@ sg_body_name(sg_body_t *v, size_t pos)
 
         if (slot == SG_BODY_FAR_SLOT) {
             /* names chosen to collide in the fast hash */
-            if (sg_body_table_siphash(v) != 0) {
-                return sg_body_nomem(v);
-            }
+            sg_body_table_siphash(v);
 
             hash = sg_body_hash(v, name, len);
             slot = sg_body_name_slot(v, lvl, name, len, hash);
@@ -1750,7 +1836,11 @@ sg_body_name(sg_body_t *v, size_t pos)
 
     v->member = sg_role_other;
 
-    if (v->strict && sg_body_unknown(v, lvl->ctx, name, len) != 0) {
+    shadowed = sg_body_shadowed(lvl->ctx, name, len);
+
+    if ((shadowed != NULL || v->strict)
+        && sg_body_name_failure(v, lvl->ctx, name, len, shadowed) != 0)
+    {
         return sg_body_nomem(v);
     }
 
@@ -1796,12 +1886,11 @@ static size_t
 sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
     const unsigned char *name, size_t len, uint32_t hash)
 {
-    size_t           g, mask, slot, probes;
-    uint64_t         tags, same;
-    sg_body_key_t   *k;
-    sg_body_slot_t  *e;
+    size_t          g, i, mask, slot, probes;
+    uint64_t        tags, same;
+    sg_body_key_t  *k;
 
-    mask = v->table_size / SG_BODY_GROUP - 1;
+    mask = SG_BODY_TABLE_SIZE / SG_BODY_GROUP - 1;
     probes = 0;
 
     for (g = hash & mask; /* void */; g = (g + 1) & mask) {
@@ -1814,13 +1903,13 @@ sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
 
         for ( /* void */ ; same; same &= same - 1) {
             slot = g * SG_BODY_GROUP + sg_body_first_byte(same);
-            e = &v->table[slot];
+            i = v->slot_keys[slot];
 
-            if (e->hash != hash || e->key < lvl->keys) {
+            if (i < lvl->keys) {
                 continue;
             }
 
-            k = &v->keys[e->key];
+            k = &v->keys[i];
 
             if (k->len == len
                 && memcmp(v->arena.data + k->off, name, len) == 0)
@@ -1844,14 +1933,17 @@ sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
 static int
 sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot)
 {
+    size_t          size;
     sg_body_key_t  *k;
 
     if (v->nkeys == v->keys_size) {
-        if (v->keys_size > SG_BODY_KEYS_MAX / 2) {
-            return -1;
+        size = v->keys_size * 2;
+
+        if (size > SG_BODY_NAMES_MAX) {
+            size = SG_BODY_NAMES_MAX;
         }
 
-        k = malloc(v->keys_size * 2 * sizeof(sg_body_key_t));
+        k = sg_body_alloc(v, size * sizeof(sg_body_key_t));
         if (k == NULL) {
             return -1;
         }
@@ -1859,18 +1951,18 @@ sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot)
         memcpy(k, v->keys, v->nkeys * sizeof(sg_body_key_t));
 
         if (v->keys != v->keys_fixed) {
-            free(v->keys);
+            sg_body_free(v, v->keys, v->keys_size * sizeof(sg_body_key_t));
         }
 
         v->keys = k;
-        v->keys_size *= 2;
+        v->keys_size = size;
     }
 
     k = &v->keys[v->nkeys++];
 
-    k->off = v->str_start;
-    k->len = sg_body_text_len(v);
-    k->slot = SG_BODY_NO_SLOT;
+    k->off = (uint16_t) v->str_start;
+    k->len = (uint16_t) sg_body_text_len(v);
+    k->slot = SG_BODY_UNHASHED;
 
     if (slot != SG_BODY_NO_SLOT) {
         sg_body_table_set(v, slot, v->nkeys - 1, hash);
@@ -1880,41 +1972,50 @@ sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot)
 }
 
 
-/* Strict mode: a member of the top level, filters or properties. */
+/*
+ * A member of the top level, filters or properties that the schema does
+ * not name: a failure when it shadows a schema member (see
+ * sg_body_shadowed()), or in strict mode.  The first ones' texts are kept,
+ * in document order.
+ */
 static int
-sg_body_unknown(sg_body_t *v, unsigned ctx, const unsigned char *name,
-    size_t len)
+sg_body_name_failure(sg_body_t *v, unsigned ctx, const unsigned char *name,
+    size_t len, const char *shadowed)
 {
-    char    text[sizeof("properties.") + SG_BODY_NAME_MAX + sizeof("...")
-                 + sizeof(" is not allowed")];
-    size_t  n;
+    char         text[SG_BODY_NAME_FAILURE_MAX + 1];
+    size_t       n;
+    const char  *prefix;
 
-    if (v->unknown_n++ >= SG_BODY_LISTED_MAX) {
+    v->name_rules |= shadowed ? SG_BODY_RULE_NAME_CASE
+                              : SG_BODY_RULE_UNKNOWN_MEMBER;
+
+    if (v->name_fails_n++ >= SG_BODY_LISTED_MAX) {
         /* counted only */
         return 0;
     }
 
-    n = 0;
+    prefix = (ctx == sg_role_filters) ? "filters."
+             : (ctx == sg_role_properties) ? "properties." : "";
 
-    if (ctx == sg_role_filters) {
-        n = sizeof("filters.") - 1;
-        memcpy(text, "filters.", n);
-
-    } else if (ctx == sg_role_properties) {
-        n = sizeof("properties.") - 1;
-        memcpy(text, "properties.", n);
-    }
+    n = strlen(prefix);
+    memcpy(text, prefix, n);
 
     n += sg_body_put_name(text + n, name, len);
 
-    memcpy(text + n, " is not allowed", sizeof(" is not allowed") - 1);
-    n += sizeof(" is not allowed") - 1;
+    if (shadowed == NULL) {
+        memcpy(text + n, " is not allowed", sizeof(" is not allowed") - 1);
+        n += sizeof(" is not allowed") - 1;
 
-    if (sg_body_add(&v->unknown, text, n) != 0) {
+    } else {
+        n += sprintf(text + n, " differs from %s%s only in letter case",
+                     prefix, shadowed);
+    }
+
+    if (sg_body_add(v, &v->name_fails, text, n) != 0) {
         return -1;
     }
 
-    v->unknown_end[v->unknown_n - 1] = v->unknown.len;
+    v->name_fails_end[v->name_fails_n - 1] = v->name_fails.len;
 
     return 0;
 }
@@ -1972,106 +2073,75 @@ sg_body_put_name(char *dst, const unsigned char *name, size_t len)
 }
 
 
-/* The object at lvl has too many names to compare in turn: hash them. */
+/*
+ * The hash table: open addressing, at most half full (it has room for
+ * twice the names that may be open), made when an object is first hashed
+ * and kept for the body.  A slot has a tag, the top 7 bits of its name's
+ * hash with bit 7 set, and the tags of a group of 8 slots are compared at
+ * once; a name goes to the first free slot of the groups from the one its
+ * hash chooses on.  Names leave the table in the reverse order of their
+ * arrival (their object closes), which restores every group exactly, so
+ * no tombstones are needed; hashing again re-inserts in the order of
+ * arrival to keep that true.  A slot holds a name's record, not its hash,
+ * which is computed again when SipHash takes over.
+ *
+ * The object at lvl has too many names to compare in turn: hash them.
+ */
 static int
 sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl)
 {
-    size_t          i;
-    uint32_t        hash;
-    sg_body_key_t  *k;
+    size_t  i;
+
+    if (v->tags == NULL) {
+        v->tags = sg_body_alloc(v, SG_BODY_TABLE_SIZE
+                                   * (1 + sizeof(uint16_t)));
+        if (v->tags == NULL) {
+            return -1;
+        }
+
+        memset(v->tags, 0, SG_BODY_TABLE_SIZE);
+        v->slot_keys = (uint16_t *) (v->tags + SG_BODY_TABLE_SIZE);
+    }
 
     lvl->hashed = 1;
 
     for (i = lvl->keys; i < v->nkeys; i++) {
-        if (sg_body_table_room(v) != 0) {
-            return -1;
-        }
-
-        k = &v->keys[i];
-        hash = sg_body_hash(v, v->arena.data + k->off, k->len);
-
-        sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
+        sg_body_table_add(v, i);
     }
 
     return 0;
-}
-
-
-/*
- * The hash table: open addressing, at most half full.  A slot has a tag,
- * the top 7 bits of its name's hash with bit 7 set, and the tags of a
- * group of 8 slots are compared at once; a name goes to the first free
- * slot of the groups from the one its hash chooses on.  Names leave the
- * table in the reverse order of their arrival (their object closes),
- * which restores every group exactly, so no tombstones are needed;
- * growing re-inserts in the order of arrival to keep that true.
- */
-static int
-sg_body_table_room(sg_body_t *v)
-{
-    if ((v->table_used + 1) * 2 <= v->table_size) {
-        return 0;
-    }
-
-    return sg_body_table_rebuild(v, v->table_size ? v->table_size * 2
-                                                  : SG_BODY_TABLE_MIN, 0);
 }
 
 
 /* Names collide in the fast hash: all are hashed again with SipHash. */
-static int
+static void
 sg_body_table_siphash(sg_body_t *v)
 {
+    size_t  i;
+
     v->siphash = 1;
 
-    return sg_body_table_rebuild(v, v->table_size, 1);
+    memset(v->tags, 0, SG_BODY_TABLE_SIZE);
+
+    for (i = 0; i < v->nkeys; i++) {
+        if (v->keys[i].slot != SG_BODY_UNHASHED) {
+            sg_body_table_add(v, i);
+        }
+    }
 }
 
 
-/*
- * Moves the names to a new table of size slots, in the order of their
- * arrival; with rehash, hashing them again.
- */
-static int
-sg_body_table_rebuild(sg_body_t *v, size_t size, unsigned rehash)
+/* Puts name record i in the first free slot for its hash. */
+static void
+sg_body_table_add(sg_body_t *v, size_t i)
 {
-    size_t           i;
-    uint32_t         hash;
-    unsigned char   *tags, *old_tags;
-    sg_body_key_t   *k;
-    sg_body_slot_t  *old;
+    uint32_t        hash;
+    sg_body_key_t  *k;
 
-    tags = malloc(size * (1 + sizeof(sg_body_slot_t)));
-    if (tags == NULL) {
-        return -1;
-    }
+    k = &v->keys[i];
+    hash = sg_body_hash(v, v->arena.data + k->off, k->len);
 
-    memset(tags, 0, size);
-
-    old_tags = v->tags;
-    old = v->table;
-
-    v->tags = tags;
-    v->table = (sg_body_slot_t *) (tags + size);
-    v->table_size = size;
-    v->table_used = 0;
-
-    for (i = 0; i < v->nkeys; i++) {
-        k = &v->keys[i];
-
-        if (k->slot == SG_BODY_NO_SLOT) {
-            continue;
-        }
-
-        hash = rehash ? sg_body_hash(v, v->arena.data + k->off, k->len)
-                      : old[k->slot].hash;
-
-        sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
-    }
-
-    free(old_tags);
-
-    return 0;
+    sg_body_table_set(v, sg_body_table_free(v, hash), i, hash);
 }
 
 
@@ -2082,7 +2152,7 @@ sg_body_table_free(sg_body_t *v, uint32_t hash)
     size_t    g, mask;
     uint64_t  free;
 
-    mask = v->table_size / SG_BODY_GROUP - 1;
+    mask = SG_BODY_TABLE_SIZE / SG_BODY_GROUP - 1;
 
     for (g = hash & mask; /* void */; g = (g + 1) & mask) {
         free = sg_body_zero_bytes(sg_body_group(v->tags + g * SG_BODY_GROUP));
@@ -2099,10 +2169,8 @@ static void
 sg_body_table_set(sg_body_t *v, size_t slot, size_t i, uint32_t hash)
 {
     v->tags[slot] = sg_body_tag(hash);
-    v->table[slot].hash = hash;
-    v->table[slot].key = (uint32_t) i;
-    v->keys[i].slot = slot;
-    v->table_used++;
+    v->slot_keys[slot] = (uint16_t) i;
+    v->keys[i].slot = (uint16_t) slot;
 }
 
 
@@ -2194,6 +2262,83 @@ sg_body_member_role(unsigned ctx, const unsigned char *name, size_t len)
 
 
 /*
+ * The schema member of the object ctx (the top level, filters or
+ * properties) that a name the schema does not know shadows: one a
+ * decoder that matches names without regard to letter case, as Go's
+ * encoding/json does, would read the member as.  NULL when none.
+ */
+static const char *
+sg_body_shadowed(unsigned ctx, const unsigned char *name, size_t len)
+{
+    static const char *const  top[] = {
+        "destination", "filters", "properties", "label", NULL
+    };
+    static const char *const  filters[] = { "email_events", NULL };
+    static const char *const  properties[] = {
+        "write_key", "destination_region", NULL
+    };
+
+    const char *const  *m;
+
+    m = (ctx == sg_role_top) ? top
+        : (ctx == sg_role_filters) ? filters : properties;
+
+    for ( /* void */ ; *m; m++) {
+        if (sg_body_folds_to(name, len, *m)) {
+            return *m;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Whether name equals lit, a schema name (lower-case ASCII letters and
+ * '_'), under Go's folding of names (encoding/json's foldName(), which
+ * maps each character to the smallest of its Unicode simple case folding
+ * orbit): ASCII letters in either case, and the only two other characters
+ * whose orbit holds an ASCII letter, U+017F LATIN SMALL LETTER LONG S for
+ * 's' and U+212A KELVIN SIGN for 'k'.  Any other byte must be the same.
+ */
+static int
+sg_body_folds_to(const unsigned char *name, size_t len, const char *lit)
+{
+    unsigned char         c;
+    const unsigned char  *end;
+
+    end = name + len;
+
+    for ( /* void */ ; *lit; lit++) {
+        if (name == end) {
+            return 0;
+        }
+
+        c = (unsigned char) *lit;
+
+        if (*name == c || (sg_body_is_alpha(c) && (*name | 0x20) == c)) {
+            name++;
+
+        } else if (c == 's' && end - name >= 2
+                   && name[0] == 0xc5 && name[1] == 0xbf)
+        {
+            name += 2;
+
+        } else if (c == 'k' && end - name >= 3
+                   && name[0] == 0xe2 && name[1] == 0x84 && name[2] == 0xaa)
+        {
+            name += 3;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return name == end;
+}
+
+
+/*
  * Notes what a value of a member the schema names is; s is the decoded
  * text of a string.
  */
@@ -2246,7 +2391,10 @@ sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
 
         v->wkey.len = 0;
 
-        return sg_body_add(&v->wkey, s, len);
+        return sg_body_add(v, &v->wkey, s,
+                           sg_body_whole_chars(s, (len < SG_BODY_WRITE_KEY_KEPT)
+                                                  ? len
+                                                  : SG_BODY_WRITE_KEY_KEPT));
 
     case sg_role_region:
         v->region = (type == sg_type_string
@@ -2263,7 +2411,7 @@ sg_body_fact(sg_body_t *v, unsigned role, unsigned type,
 }
 
 
-/* Whether s is one of the email events of SPEC section 5. */
+/* Whether s is one of the twelve email events. */
 static int
 sg_body_is_event(const unsigned char *s, size_t len)
 {
@@ -2370,7 +2518,7 @@ sg_body_verdict(sg_body_t *v)
     m->len = 0;
     v->listed = 0;
     v->unlisted = 0;
-    v->rules = v->unknown_n ? SG_BODY_RULE_UNKNOWN_MEMBER : 0;
+    v->rules = v->name_rules;
 
     if (v->top_array) {
         sg_body_tell(SG_BODY_RULE_OBJECT,
@@ -2456,7 +2604,7 @@ sg_body_verdict(sg_body_t *v)
         sg_body_tell(SG_BODY_RULE_LABEL_TYPE, "label must be a string");
     }
 
-    if (sg_body_tell_unknown(v) != 0 || sg_body_tell_unlisted(v) != 0) {
+    if (sg_body_tell_name_failures(v) != 0 || sg_body_tell_unlisted(v) != 0) {
         return sg_body_nomem(v);
     }
 
@@ -2464,10 +2612,11 @@ done:
 
     if (m->len == 0) {
         v->state = sw_done;
+        sg_body_release(v);
         return SG_BODY_OK;
     }
 
-    if (sg_body_grow(m, 1) != 0) {
+    if (sg_body_grow(v, m, 1) != 0) {
         return sg_body_nomem(v);
     }
 
@@ -2475,6 +2624,8 @@ done:
 
     v->state = sw_done;
     v->status = SG_BODY_INVALID;
+
+    sg_body_release(v);
 
     return SG_BODY_INVALID;
 
@@ -2510,26 +2661,26 @@ sg_body_tell_events(sg_body_t *v)
 }
 
 
-/* Strict mode: the unknown members, in document order. */
+/* The failures of member names, in document order. */
 static int
-sg_body_tell_unknown(sg_body_t *v)
+sg_body_tell_name_failures(sg_body_t *v)
 {
     size_t  i, start;
 
     start = 0;
 
-    for (i = 0; i < v->unknown_n && i < SG_BODY_LISTED_MAX; i++) {
-        if (sg_body_part(v, (char *) v->unknown.data + start,
-                         v->unknown_end[i] - start)
+    for (i = 0; i < v->name_fails_n && i < SG_BODY_LISTED_MAX; i++) {
+        if (sg_body_part(v, (char *) v->name_fails.data + start,
+                         v->name_fails_end[i] - start)
             != 0)
         {
             return -1;
         }
 
-        start = v->unknown_end[i];
+        start = v->name_fails_end[i];
     }
 
-    v->unlisted += v->unknown_n - i;
+    v->unlisted += v->name_fails_n - i;
 
     return 0;
 }
@@ -2549,7 +2700,7 @@ sg_body_tell_unlisted(sg_body_t *v)
     n = snprintf(text, sizeof(text), "and %zu more failure%s", v->unlisted,
                  (v->unlisted == 1) ? "" : "s");
 
-    return sg_body_say(&v->msg, text, n);
+    return sg_body_say(v, &v->msg, text, n);
 }
 
 
@@ -2564,7 +2715,7 @@ sg_body_part(sg_body_t *v, const char *text, size_t len)
 
     v->listed++;
 
-    return sg_body_say(&v->msg, text, len);
+    return sg_body_say(v, &v->msg, text, len);
 }
 
 
@@ -2804,12 +2955,37 @@ sg_body_fail_utf8(sg_body_t *v, unsigned char c, size_t lead, size_t pos)
 }
 
 
+/* The names open would go past a limit with the one that ends at pos. */
+static int
+sg_body_fail_limit(sg_body_t *v, unsigned bytes, size_t pos)
+{
+    int   n;
+    char  text[sizeof("request body exceeds the limit of  bytes of member "
+                      "names open at once at byte ") + 40];
+
+    if (bytes) {
+        n = snprintf(text, sizeof(text), "request body exceeds the limit of "
+                     "%d bytes of member names open at once at byte %zu",
+                     SG_BODY_NAMES_BYTES, pos - v->drift);
+
+    } else {
+        n = snprintf(text, sizeof(text), "request body exceeds the limit of "
+                     "%d member names open at once at byte %zu",
+                     SG_BODY_NAMES_MAX, pos - v->drift);
+    }
+
+    v->rules = SG_BODY_RULE_LIMIT;
+
+    return sg_body_fail_text(v, text, n);
+}
+
+
 static int
 sg_body_fail_text(sg_body_t *v, const char *text, size_t len)
 {
     v->msg.len = 0;
 
-    if (sg_body_grow(&v->msg, len + 1) != 0) {
+    if (sg_body_grow(v, &v->msg, len + 1) != 0) {
         return sg_body_nomem(v);
     }
 
@@ -2819,6 +2995,8 @@ sg_body_fail_text(sg_body_t *v, const char *text, size_t len)
 
     v->state = sw_done;
     v->status = SG_BODY_INVALID;
+
+    sg_body_release(v);
 
     return SG_BODY_INVALID;
 }
@@ -2830,14 +3008,34 @@ sg_body_nomem(sg_body_t *v)
     v->state = sw_done;
     v->status = SG_BODY_NOMEM;
 
+    sg_body_release(v);
+
     return SG_BODY_NOMEM;
 }
 
 
+/*
+ * Keeps len more bytes of the decoded string being read, up to
+ * v->sink_end: a member name that would pass SG_BODY_NAMES_BYTES is not
+ * kept further and fails when it ends; a value is kept cut.
+ */
 static int
-sg_body_add(sg_body_buf_t *b, const void *data, size_t len)
+sg_body_sink(sg_body_t *v, const void *data, size_t len)
 {
-    if (b->size - b->len < len && sg_body_grow(b, len) != 0) {
+    if (len > v->sink_end - v->arena.len) {
+        len = v->sink_end - v->arena.len;
+        v->sink = 0;
+        v->over = v->key;
+    }
+
+    return sg_body_add(v, &v->arena, data, len);
+}
+
+
+static int
+sg_body_add(sg_body_t *v, sg_body_buf_t *b, const void *data, size_t len)
+{
+    if (b->size - b->len < len && sg_body_grow(v, b, len) != 0) {
         return -1;
     }
 
@@ -2850,19 +3048,23 @@ sg_body_add(sg_body_buf_t *b, const void *data, size_t len)
 
 /* Appends one failure to a list of them, after ", " unless it is first. */
 static int
-sg_body_say(sg_body_buf_t *b, const char *text, size_t len)
+sg_body_say(sg_body_t *v, sg_body_buf_t *b, const char *text, size_t len)
 {
-    if (b->len && sg_body_add(b, ", ", 2) != 0) {
+    if (b->len && sg_body_add(v, b, ", ", 2) != 0) {
         return -1;
     }
 
-    return sg_body_add(b, text, len);
+    return sg_body_add(v, b, text, len);
 }
 
 
-/* Makes room for need more bytes in b. */
+/*
+ * Makes room for need more bytes in b: the size doubles, and goes to
+ * b->max at once when it would pass half of it, so that no step holds
+ * more than half of b->max besides the new storage.
+ */
 static int
-sg_body_grow(sg_body_buf_t *b, size_t need)
+sg_body_grow(sg_body_t *v, sg_body_buf_t *b, size_t need)
 {
     size_t          size;
     unsigned char  *p;
@@ -2871,31 +3073,31 @@ sg_body_grow(sg_body_buf_t *b, size_t need)
         return 0;
     }
 
+    if (need > b->max - b->len) {
+        return -1;
+    }
+
     size = b->size ? b->size : 64;
 
     while (size - b->len < need) {
-        if (size > ((size_t) -1) / 2) {
-            return -1;
-        }
-
         size *= 2;
     }
 
-    if (b->data == b->fixed) {
-        p = malloc(size);
-        if (p == NULL) {
-            return -1;
-        }
+    if (size > b->max / 2) {
+        size = b->max;
+    }
 
-        if (b->len) {
-            memcpy(p, b->data, b->len);
-        }
+    p = sg_body_alloc(v, size);
+    if (p == NULL) {
+        return -1;
+    }
 
-    } else {
-        p = realloc(b->data, size);
-        if (p == NULL) {
-            return -1;
-        }
+    if (b->len) {
+        memcpy(p, b->data, b->len);
+    }
+
+    if (b->data != b->fixed) {
+        sg_body_free(v, b->data, b->size);
     }
 
     b->data = p;
@@ -2906,11 +3108,119 @@ sg_body_grow(sg_body_buf_t *b, size_t need)
 
 
 static void
-sg_body_buf_free(sg_body_buf_t *b)
+sg_body_buf_init(sg_body_buf_t *b, unsigned char *fixed, size_t size,
+    size_t max)
+{
+    b->data = fixed;
+    b->fixed = fixed;
+    b->fixed_size = size;
+    b->len = 0;
+    b->size = size;
+    b->max = max;
+}
+
+
+/* Frees what b holds beyond its inline storage; b is then empty. */
+static void
+sg_body_buf_free(sg_body_t *v, sg_body_buf_t *b)
 {
     if (b->data != b->fixed) {
-        free(b->data);
+        sg_body_free(v, b->data, b->size);
     }
+
+    sg_body_buf_init(b, b->fixed, b->fixed_size, b->max);
+}
+/*
+ * The longest start of the len bytes of UTF-8 at s that ends at a
+ * character boundary.
+ */
+static size_t
+sg_body_whole_chars(const unsigned char *s, size_t len)
+{
+    size_t         lead, need;
+    unsigned char  c;
+
+    for (lead = len; lead > 0 && (s[lead - 1] & 0xc0) == 0x80; lead--) {
+        /* void */
+    }
+
+    if (lead-- == 0) {
+        return 0;
+    }
+
+    c = s[lead];
+    need = (c < 0x80) ? 1 : (c < 0xe0) ? 2 : (c < 0xf0) ? 3 : 4;
+
+    return (len - lead >= need) ? len : lead;
+}
+
+
+/*
+ * The verdict is known: what reading the body needed is freed, the
+ * message and properties.write_key are kept.
+ */
+static void
+sg_body_release(sg_body_t *v)
+{
+    if (v->mem == sizeof(sg_body_t)) {
+        /* nothing beyond the inline storage */
+        return;
+    }
+
+    if (v->levels != v->levels_fixed) {
+        sg_body_free(v, v->levels,
+                     SG_BODY_MAX_DEPTH * sizeof(sg_body_level_t));
+        v->levels = v->levels_fixed;
+        v->levels_size = sizeof(v->levels_fixed) / sizeof(v->levels_fixed[0]);
+    }
+
+    if (v->keys != v->keys_fixed) {
+        sg_body_free(v, v->keys, v->keys_size * sizeof(sg_body_key_t));
+        v->keys = v->keys_fixed;
+        v->keys_size = sizeof(v->keys_fixed) / sizeof(v->keys_fixed[0]);
+    }
+
+    if (v->tags) {
+        sg_body_free(v, v->tags, SG_BODY_TABLE_SIZE * (1 + sizeof(uint16_t)));
+        v->tags = NULL;
+        v->slot_keys = NULL;
+    }
+
+    sg_body_buf_free(v, &v->arena);
+    sg_body_buf_free(v, &v->name_fails);
+}
+
+
+/* Allocates within SG_BODY_MEMORY_MAX, counted. */
+static void *
+sg_body_alloc(sg_body_t *v, size_t size)
+{
+    void  *p;
+
+    if (size > SG_BODY_MEMORY_MAX - v->mem) {
+        return NULL;
+    }
+
+    p = malloc(size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    v->mem += size;
+
+    if (v->mem > v->mem_peak) {
+        v->mem_peak = v->mem;
+    }
+
+    return p;
+}
+
+
+static void
+sg_body_free(sg_body_t *v, void *p, size_t size)
+{
+    free(p);
+    v->mem -= size;
 }
 
 
@@ -3023,17 +3333,107 @@ sg_body_siphash(const unsigned char *p, size_t len)
 }
 
 
-static void
-sg_body_seed(void)
+int
+sg_body_init(void)
 {
     uint64_t  k[2];
 
-    if (getrandom(k, sizeof(k), GRND_NONBLOCK) != (ssize_t) sizeof(k)) {
-        k[0] = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32);
-        k[1] = (uint64_t) (uintptr_t) &k ^ (uint64_t) clock();
+    if (sg_body_seeded) {
+        /* validators may be hashing with the key */
+        return 0;
+    }
+
+    if (sg_body_random((unsigned char *) k, sizeof(k)) != 0) {
+        return -1;
     }
 
     sg_body_k0 = k[0];
     sg_body_k1 = k[1];
     sg_body_seeded = 1;
+
+    return 0;
 }
+
+
+/* len random bytes from the system; -1 with errno set when there are none */
+static int
+sg_body_random(unsigned char *buf, size_t len)
+{
+#if (SG_BODY_ARC4RANDOM)
+
+    arc4random_buf(buf, len);
+
+    return 0;
+
+#else
+
+    int  fd, rc, err;
+
+#if (SG_BODY_GETRANDOM)
+
+    rc = sg_body_fill(-1, buf, len);
+
+    if (rc == 0 || errno != ENOSYS) {
+        return rc;
+    }
+
+    /* a kernel without getrandom() */
+
+#endif
+
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return -1;
+    }
+
+    rc = sg_body_fill(fd, buf, len);
+
+    err = errno;
+    (void) close(fd);
+    errno = err;
+
+    return rc;
+
+#endif
+}
+
+
+#if !(SG_BODY_ARC4RANDOM)
+
+/*
+ * Fills buf from getrandom() (fd -1), which blocks only until the
+ * kernel's pool is first ready, at boot, or from the file fd.
+ */
+static int
+sg_body_fill(int fd, unsigned char *buf, size_t len)
+{
+    ssize_t  n;
+
+    while (len) {
+#if (SG_BODY_GETRANDOM)
+        n = (fd == -1) ? getrandom(buf, len, 0) : read(fd, buf, len);
+#else
+        n = read(fd, buf, len);
+#endif
+
+        if (n > 0) {
+            buf += n;
+            len -= n;
+            continue;
+        }
+
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+
+        if (n == 0) {
+            errno = EIO;
+        }
+
+        return -1;
+    }
+
+    return 0;
+}
+
+#endif

@@ -1,5 +1,5 @@
 /*
- * Request body rules of SPEC section 5 (IntegrationInput for POST,
+ * Request body rules of the Integrations API (IntegrationInput for POST,
  * IntegrationPatch for PATCH).  No nginx headers.
  *
  * sg_body_t is the single-pass validator used on the hot path: a byte-level
@@ -20,7 +20,14 @@ typedef enum {
     SG_BODY_UPDATE          /* PATCH: IntegrationPatch */
 } sg_body_schema_t;
 
-#define SG_BODY_STRICT  0x01   /* unknown members are failures */
+/*
+ * Unknown members of the top level, filters and properties are failures.
+ * Without it they pass, except names that differ from a schema member's
+ * only in letter case, as Go's encoding/json folds names (ASCII letters,
+ * and U+017F for 's' and U+212A for 'k'): a decoder that folds them would
+ * read the member where the gateway did not look.
+ */
+#define SG_BODY_STRICT  0x01
 
 /*
  * The member names of a large object are hashed with a fast keyed hash,
@@ -46,6 +53,35 @@ typedef enum {
  */
 #define SG_BODY_LISTED_MAX  20
 
+/*
+ * The validator's memory is bounded whatever the body.  It keeps the
+ * decoded member names of the objects that are open (a name from its
+ * closing quote until its object closes, to find duplicates): a body
+ * whose open objects hold more than SG_BODY_NAMES_MAX names, or more than
+ * SG_BODY_NAMES_BYTES bytes of decoded names, at any point is refused at
+ * the name that goes past the limit (the count is checked first):
+ *
+ *     request body exceeds the limit of 1024 member names open at once
+ *     at byte N
+ *     request body exceeds the limit of 16384 bytes of member names open
+ *     at once at byte N
+ *
+ * N is the offset after that name, as for a duplicate; the limit is
+ * checked before the name is compared with the others.  Within these
+ * limits and jansson's nesting depth (2048), everything the validator
+ * allocates, itself included, stays under SG_BODY_MEMORY_MAX bytes.
+ */
+#define SG_BODY_NAMES_MAX     1024
+#define SG_BODY_NAMES_BYTES   16384
+#define SG_BODY_MEMORY_MAX    65536
+
+/*
+ * At most this many bytes of properties.write_key are kept for
+ * sg_body_write_key(): a longer one is not a valid write_key, and only its
+ * first whole characters are kept.
+ */
+#define SG_BODY_WRITE_KEY_KEPT  1024
+
 #define SG_BODY_OK       0     /* valid */
 #define SG_BODY_INVALID  1     /* invalid: see the message */
 #define SG_BODY_NOMEM   -1
@@ -53,7 +89,22 @@ typedef enum {
 typedef struct sg_body_s  sg_body_t;
 
 
-/* Allocates a validator; NULL when out of memory. */
+/*
+ * Makes the key of the hash of member names from the system's random
+ * bytes: arc4random_buf() on the BSDs and macOS, getrandom() on Linux
+ * (which waits, at boot only, for the kernel's pool to be ready),
+ * /dev/urandom elsewhere.  Called once in each process before any
+ * validator is made (nginx: in every worker's init_process; a later call
+ * keeps the key); returns 0, or -1 with errno set when the system gives
+ * no random bytes, and then no validator can be made.  There is no fallback: names chosen to collide
+ * under a key that can be guessed would make a body cost quadratic time.
+ */
+int sg_body_init(void);
+
+/*
+ * Allocates a validator; NULL when out of memory, or when sg_body_init()
+ * has not succeeded in this process.
+ */
 sg_body_t *sg_body_create(sg_body_schema_t schema, unsigned flags);
 
 /*
@@ -79,6 +130,7 @@ int sg_body_finish(sg_body_t *v);
  *     request body is empty
  *     request body is not valid JSON at byte N
  *     request body has duplicate member "NAME" at byte N
+ *     request body exceeds the limit of ... at byte N
  *     request body must be a JSON object
  *     <schema failures>
  *
@@ -87,12 +139,21 @@ int sg_body_finish(sg_body_t *v);
  * lexer had read when it stopped, i.e. the offset just after the token
  * that failed (after the member name, for a duplicate), less any NUL
  * bytes that directly followed a number or literal (jansson skips them
- * without counting them, and accepts them).  Schema failures
- * come in the order of SPEC section 5, each naming its member by path
- * ("filters.email_events[2]"); with SG_BODY_STRICT the members that the
- * schema does not know follow, in document order.  The first
- * SG_BODY_LISTED_MAX of them are listed, then "and N more failures"
- * counts the rest, whatever their kind.
+ * without counting them, and accepts them).  Schema failures come in a
+ * fixed order (destination, filters, filters.email_events and each of its
+ * elements, properties, properties.write_key,
+ * properties.destination_region, label), each naming its member by path
+ * ("filters.email_events[2]").  The failures of member names of the top
+ * level, filters and properties follow, in document order: a name that
+ * differs from a schema member's only in letter case
+ *
+ *     properties.Write_Key differs from properties.write_key only in
+ *     letter case
+ *
+ * and, with SG_BODY_STRICT, any other name the schema does not know
+ * ("properties.x is not allowed").  The first SG_BODY_LISTED_MAX
+ * failures are listed, then "and N more failures" counts the rest,
+ * whatever their kind.
  */
 const char *sg_body_message(const sg_body_t *v, size_t *len);
 
@@ -100,8 +161,9 @@ const char *sg_body_message(const sg_body_t *v, size_t *len);
  * The rules a body broke, after SG_BODY_INVALID (0 otherwise): one
  * SG_BODY_RULE_* bit for each kind of failure, whether the message lists
  * it or only counts it in "and N more failures".  An empty body, a body
- * that is not valid JSON and one with a duplicate member break that one
- * rule alone; the others are the schema's, any number of them.
+ * that is not valid JSON, one with a duplicate member and one past a
+ * limit on member names break that one rule alone; the others are the
+ * schema's, any number of them.
  */
 unsigned sg_body_rules(const sg_body_t *v);
 
@@ -125,13 +187,26 @@ unsigned sg_body_rules(const sg_body_t *v);
 #define SG_BODY_RULE_REGION_VALUE          0x20000  /* must be EU or US */
 #define SG_BODY_RULE_LABEL_TYPE            0x40000  /* must be a string */
 #define SG_BODY_RULE_UNKNOWN_MEMBER        0x80000  /* SG_BODY_STRICT */
+#define SG_BODY_RULE_NAME_CASE            0x100000  /* a schema member's name
+                                                       in another case */
+#define SG_BODY_RULE_LIMIT                0x200000  /* names open at once */
 
 /*
  * The decoded value of properties.write_key when the body had one as a
- * string (for redaction in logs), else NULL.  It is known once that
- * string has been read whole, even when the body later turns out invalid.
+ * string (for redaction in logs), else NULL: at most its first
+ * SG_BODY_WRITE_KEY_KEPT bytes, cut at a character boundary.  It is known
+ * once that string has been read whole, even when the body later turns
+ * out invalid.
  */
 const unsigned char *sg_body_write_key(const sg_body_t *v, size_t *len);
+
+/*
+ * The most bytes the validator has held allocated at once, itself
+ * included: at most SG_BODY_MEMORY_MAX.  (An allocation that would go past
+ * it fails as out of memory; the limits on names keep any body short of
+ * it.)
+ */
+size_t sg_body_memory(const sg_body_t *v);
 
 void sg_body_destroy(sg_body_t *v);
 

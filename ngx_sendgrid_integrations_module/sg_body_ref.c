@@ -6,6 +6,7 @@
  */
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +37,17 @@ static int sg_ref_is(json_t *value, const char *text);
 static size_t sg_ref_chars(const char *s, size_t len);
 static json_t *sg_ref_duplicate(const unsigned char *data, size_t len,
     size_t position);
+static int sg_ref_names_limit(const unsigned char *data, size_t len,
+    size_t *at);
+static size_t sg_ref_string_end(const unsigned char *data, size_t len,
+    size_t i);
 static void sg_ref_schema(sg_ref_text_t *t, json_t *root, int create);
-static void sg_ref_unknown(sg_ref_text_t *t, json_t *object,
-    const char *prefix, const char *const *known);
+static void sg_ref_names(sg_ref_text_t *t, json_t *object,
+    const char *prefix, const char *const *known, int strict);
+static const char *sg_ref_shadowed(const char *key, size_t len,
+    const char *const *known);
+static size_t sg_ref_fold(const char *s, size_t len, uint32_t *folded,
+    size_t max);
 
 
 static const char *const  sg_ref_events[] = {
@@ -64,8 +73,9 @@ int
 sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
     const unsigned char *data, size_t len, char **message)
 {
+    int             limit;
     char            cut[SG_BODY_NAME_MAX + sizeof("...")];
-    size_t          n;
+    size_t          n, at;
     json_t         *root, *name;
     json_error_t    error;
     sg_ref_text_t   t;
@@ -78,6 +88,11 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
         goto invalid;
     }
 
+    limit = sg_ref_names_limit(data, len, &at);
+    if (limit == -1) {
+        return SG_BODY_NOMEM;
+    }
+
     root = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES,
                       &error);
 
@@ -86,6 +101,18 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
             || json_error_code(&error) == json_error_out_of_memory)
         {
             return SG_BODY_NOMEM;
+        }
+
+        /*
+         * a limit passed before the error wins, and at the same name as
+         * a duplicate: a name is counted before it is compared
+         */
+        if (limit
+            && (at < (size_t) error.position
+                || (at == (size_t) error.position
+                    && json_error_code(&error) == json_error_duplicate_key)))
+        {
+            goto limit;
         }
 
         if (json_error_code(&error) != json_error_duplicate_key) {
@@ -108,6 +135,11 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
         goto invalid;
     }
 
+    if (limit) {
+        json_decref(root);
+        goto limit;
+    }
+
     if (!json_is_object(root)) {
         sg_ref_say(&t, "request body must be a JSON object");
         json_decref(root);
@@ -116,9 +148,7 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
 
     sg_ref_schema(&t, root, schema == SG_BODY_CREATE);
 
-    if (flags & SG_BODY_STRICT) {
-        sg_ref_unknown(&t, root, "", sg_ref_top_members);
-    }
+    sg_ref_names(&t, root, "", sg_ref_top_members, flags & SG_BODY_STRICT);
 
     json_decref(root);
 
@@ -136,6 +166,19 @@ sg_body_reference_validate(sg_body_schema_t schema, unsigned flags,
         return SG_BODY_OK;
     }
 
+    goto invalid;
+
+limit:
+
+    if (limit == 1) {
+        sg_ref_say(&t, "request body exceeds the limit of %d member names "
+                   "open at once at byte %zu", SG_BODY_NAMES_MAX, at);
+
+    } else {
+        sg_ref_say(&t, "request body exceeds the limit of %d bytes of member "
+                   "names open at once at byte %zu", SG_BODY_NAMES_BYTES, at);
+    }
+
 invalid:
 
     if (t.nomem) {
@@ -149,7 +192,7 @@ invalid:
 }
 
 
-/* Every rule of SPEC section 5 but the unknown members, in order. */
+/* Every rule on the members' values, in order. */
 static void
 sg_ref_schema(sg_ref_text_t *t, json_t *root, int create)
 {
@@ -260,17 +303,18 @@ sg_ref_schema(sg_ref_text_t *t, json_t *root, int create)
 /*
  * The members of object that are not in known, in document order (jansson
  * keeps insertion order), descending into filters and properties of the
- * top level where they are objects.
+ * top level where they are objects: a failure each when it folds to a
+ * known name as Go's encoding/json folds names, or in strict mode.
  */
 static void
-sg_ref_unknown(sg_ref_text_t *t, json_t *object, const char *prefix,
-    const char *const *known)
+sg_ref_names(sg_ref_text_t *t, json_t *object, const char *prefix,
+    const char *const *known, int strict)
 {
     char                cut[SG_BODY_NAME_MAX + sizeof("...")];
     void               *iter;
     size_t              len, n;
     json_t             *value;
-    const char         *key;
+    const char         *key, *shadowed;
     const char *const  *k;
 
     for (iter = json_object_iter(object);
@@ -289,7 +333,16 @@ sg_ref_unknown(sg_ref_text_t *t, json_t *object, const char *prefix,
 
         if (*k == NULL) {
             n = sg_ref_cut(key, len, cut);
-            sg_ref_say(t, "%s%.*s is not allowed", prefix, (int) n, cut);
+            shadowed = sg_ref_shadowed(key, len, known);
+
+            if (shadowed != NULL) {
+                sg_ref_say(t, "%s%.*s differs from %s%s only in letter case",
+                           prefix, (int) n, cut, prefix, shadowed);
+
+            } else if (strict) {
+                sg_ref_say(t, "%s%.*s is not allowed", prefix, (int) n, cut);
+            }
+
             continue;
         }
 
@@ -298,13 +351,98 @@ sg_ref_unknown(sg_ref_text_t *t, json_t *object, const char *prefix,
         }
 
         if (strcmp(key, "filters") == 0) {
-            sg_ref_unknown(t, value, "filters.", sg_ref_filters_members);
+            sg_ref_names(t, value, "filters.", sg_ref_filters_members,
+                         strict);
 
         } else if (strcmp(key, "properties") == 0) {
-            sg_ref_unknown(t, value, "properties.",
-                           sg_ref_properties_members);
+            sg_ref_names(t, value, "properties.", sg_ref_properties_members,
+                         strict);
         }
     }
+}
+
+
+/* The known name that key equals after folding, or NULL. */
+static const char *
+sg_ref_shadowed(const char *key, size_t len, const char *const *known)
+{
+    size_t              n, m;
+    uint32_t            a[SG_BODY_NAME_MAX], b[SG_BODY_NAME_MAX];
+    const char *const  *k;
+
+    n = sg_ref_fold(key, len, a, SG_BODY_NAME_MAX);
+
+    for (k = known; *k; k++) {
+        m = sg_ref_fold(*k, strlen(*k), b, SG_BODY_NAME_MAX);
+
+        if (n == m && n <= SG_BODY_NAME_MAX
+            && memcmp(a, b, n * sizeof(uint32_t)) == 0)
+        {
+            return *k;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The code points of the UTF-8 text s, each folded as Go's encoding/json
+ * folds names (to the smallest code point of its simple case folding
+ * orbit): 'a' to 'z' become upper case, U+017F LATIN SMALL LETTER LONG S
+ * becomes 'S' and U+212A KELVIN SIGN 'K'; the other orbits hold no ASCII
+ * letter, and the names compared with are ASCII.  Writes at most max of
+ * them to folded; returns how many there are.
+ */
+static size_t
+sg_ref_fold(const char *s, size_t len, uint32_t *folded, size_t max)
+{
+    size_t          i, n, more;
+    uint32_t        cp;
+    unsigned char   c;
+
+    n = 0;
+
+    for (i = 0; i < len; n++) {
+        c = (unsigned char) s[i++];
+
+        if (c < 0x80) {
+            cp = c;
+            more = 0;
+
+        } else if (c < 0xe0) {
+            cp = c & 0x1f;
+            more = 1;
+
+        } else if (c < 0xf0) {
+            cp = c & 0x0f;
+            more = 2;
+
+        } else {
+            cp = c & 0x07;
+            more = 3;
+        }
+
+        while (more-- && i < len) {
+            cp = (cp << 6) | ((unsigned char) s[i++] & 0x3f);
+        }
+
+        if (cp >= 'a' && cp <= 'z') {
+            cp -= 'a' - 'A';
+
+        } else if (cp == 0x017f) {
+            cp = 'S';
+
+        } else if (cp == 0x212a) {
+            cp = 'K';
+        }
+
+        if (n < max) {
+            folded[n] = cp;
+        }
+    }
+
+    return n;
 }
 
 
@@ -395,6 +533,137 @@ sg_ref_duplicate(const unsigned char *data, size_t len, size_t position)
     }
 
     return name;
+}
+
+
+/*
+ * Where the member names of the open objects first go past a limit of
+ * sg_body.h: 1 for their number, 2 for their decoded bytes, with *at the
+ * position after the name (in jansson's count of bytes), or 0 when they
+ * never do; -1 when out of memory.  A plain scan: only what comes before
+ * jansson's error matters (the caller compares the positions), and there
+ * the body is valid JSON so far, every NUL byte outside strings is one
+ * that jansson drops, and a string is a member name when it follows '{'
+ * or ',' in an object.  jansson decodes each name; one it refuses fails
+ * the body where it ends, before any limit it would pass.
+ */
+static int
+sg_ref_names_limit(const unsigned char *data, size_t len, size_t *at)
+{
+    size_t          i, end, depth, names, bytes, nuls;
+    json_t         *name;
+    json_error_t    error;
+    unsigned char   c, last;
+    struct {
+        int         object;
+        size_t      names;
+        size_t      bytes;
+    }               open[2048];
+
+    depth = 0;
+    names = 0;
+    bytes = 0;
+    nuls = 0;
+    last = '\0';
+
+    for (i = 0; i < len; i++) {
+        c = data[i];
+
+        switch (c) {
+
+        case '"':
+            end = sg_ref_string_end(data, len, i);
+            if (end == len) {
+                return 0;
+            }
+
+            if (depth && open[depth - 1].object
+                && (last == '{' || last == ','))
+            {
+                name = json_loadb((const char *) data + i, end - i + 1,
+                                  JSON_DECODE_ANY, &error);
+                if (name == NULL) {
+                    return (json_error_code(&error)
+                            == json_error_out_of_memory) ? -1 : 0;
+                }
+
+                open[depth - 1].names++;
+                open[depth - 1].bytes += json_string_length(name);
+                names++;
+                bytes += json_string_length(name);
+
+                json_decref(name);
+
+                *at = end + 1 - nuls;
+
+                if (names > SG_BODY_NAMES_MAX) {
+                    return 1;
+                }
+
+                if (bytes > SG_BODY_NAMES_BYTES) {
+                    return 2;
+                }
+            }
+
+            i = end;
+            break;
+
+        case '{':
+        case '[':
+            if (depth == 2048) {
+                /* jansson fails here */
+                return 0;
+            }
+
+            open[depth].object = (c == '{');
+            open[depth].names = 0;
+            open[depth].bytes = 0;
+            depth++;
+            break;
+
+        case '}':
+        case ']':
+            if (depth == 0) {
+                return 0;
+            }
+
+            depth--;
+            names -= open[depth].names;
+            bytes -= open[depth].bytes;
+            break;
+
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            continue;
+
+        case '\0':
+            nuls++;
+            continue;
+        }
+
+        last = c;
+    }
+
+    return 0;
+}
+
+
+/* The closing quote of the string whose opening quote is at i, or len. */
+static size_t
+sg_ref_string_end(const unsigned char *data, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (data[i] == '\\') {
+            i++;
+
+        } else if (data[i] == '"') {
+            return i;
+        }
+    }
+
+    return len;
 }
 
 

@@ -17,7 +17,7 @@
 
 /* the schema's rules, of the bits of sg_body_rules() */
 #define SG_METRICS_SCHEMA_RULES  (~(SG_BODY_RULE_OBJECT - 1)                  \
-                                  & ((1u << SG_METRICS_RULES) - 1))
+                                  & (SG_BODY_RULE_LIMIT - 1))
 
 #define sg_metrics_add(counter, n)                                            \
     (void) __atomic_fetch_add(&(counter), (n), __ATOMIC_RELAXED)
@@ -83,6 +83,7 @@ static const struct {
     { "body_empty", 1 },
     { "body_syntax", 1 },
     { "body_duplicate", 1 },
+    { "body_limit", 1 },
     { "body_schema", 1 },
     { "body_too_large", 0 },
     { "key_missing", 0 },
@@ -91,7 +92,8 @@ static const struct {
     { "internal", 0 }
 };
 
-/* by bit of sg_body_rules(); the first three are reasons of their own */
+/* by bit of sg_body_rules(); the first three and the last are reasons of
+ * their own */
 static const char *const  sg_rule_labels[SG_METRICS_RULES] = {
     "empty",
     "syntax",
@@ -112,7 +114,9 @@ static const char *const  sg_rule_labels[SG_METRICS_RULES] = {
     "destination_region_required",
     "destination_region_value",
     "label_type",
-    "unknown_member"
+    "unknown_member",
+    "name_case",
+    "limit"
 };
 
 /* upper bounds of the buckets, in milliseconds; the last is +Inf */
@@ -232,6 +236,10 @@ sg_metrics_body_refusal(unsigned rules)
 
     if (rules & SG_BODY_RULE_DUPLICATE) {
         return SG_REFUSAL_BODY_DUPLICATE;
+    }
+
+    if (rules & SG_BODY_RULE_LIMIT) {
+        return SG_REFUSAL_BODY_LIMIT;
     }
 
     return SG_REFUSAL_BODY_SCHEMA;

@@ -34,6 +34,7 @@ typedef enum {
     SG_REFUSAL_BODY_EMPTY,          /* 400 */
     SG_REFUSAL_BODY_SYNTAX,         /* 400: not valid JSON */
     SG_REFUSAL_BODY_DUPLICATE,      /* 400: duplicate member */
+    SG_REFUSAL_BODY_LIMIT,          /* 400: member names open at once */
     SG_REFUSAL_BODY_SCHEMA,         /* 400: schema rules, see the rules */
     SG_REFUSAL_BODY_TOO_LARGE,      /* 413 */
     SG_REFUSAL_KEY_MISSING,         /* 500: no key for the region */
@@ -48,7 +49,7 @@ typedef enum {
 #define SG_METRICS_REGIONS    2                    /* global, eu */
 #define SG_METRICS_SOURCES    2                    /* gateway, upstream */
 #define SG_METRICS_CODES      501                  /* 100-599, other */
-#define SG_METRICS_RULES      20                   /* SG_BODY_RULE_* bits */
+#define SG_METRICS_RULES      22                   /* SG_BODY_RULE_* bits */
 #define SG_METRICS_BUCKETS    12                   /* 11 bounds and +Inf */
 
 

@@ -1,8 +1,9 @@
 # The same verdict and the same upstream bytes whatever way the body
-# travels (SPEC 5, 8): in memory, spilled to a temporary file, in a file
-# only, chunked in pieces of 1, 7 and 1000 bytes, written slowly in several
-# TCP writes, behind Expect: 100-continue, with proxy_request_buffering
-# off; client_max_body_size exactly and one byte over.
+# travels, for the bodies of the table (t/lib/SGBodyCases.pm) marked
+# transport: in memory, spilled to a temporary file, in a file only,
+# chunked in pieces of 1, 7 and 1000 bytes, written slowly in several TCP
+# writes, behind Expect: 100-continue, with proxy_request_buffering off;
+# client_max_body_size exactly and one byte over.
 
 use strict;
 use warnings;
@@ -11,7 +12,8 @@ use Test::More;
 use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes qw(time);
-use SGTest qw(json_object create_body body_error invalid_json_at is_bytes);
+use SGTest qw(create_body body_error invalid_json_at is_bytes);
+use SGBodyCases;
 
 my $t = SGTest->new;
 $t->key_file('global.key', "SG.body-transport-global.0123456789abcdef\n");
@@ -76,60 +78,14 @@ sub post {
 my $MIX = "ab\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" . '\u00e9\ud83d\ude00\"\\\\';
 my $BIG = $MIX x 1551;                  # about 50 KB
 
-my $SHORT_KEY = 'Zq3%~';
-$t->secret($SHORT_KEY);
+# the bodies of the table sent every way
+my @BODIES = grep { $_->{transport} } SGBodyCases::cases();
+my ($BAD_BYTE) = grep { $_->{name} =~ /bad byte near the end/ } @BODIES;
+$t->secret(SGBodyCases::secrets());
 
-my @BODIES;
-{
-    my $b;
-
-    push @BODIES, { name => 'small valid', ok => 1,
-                    body => post(label => '"caf\u00e9 ' . "\xe2\x98\x83\"") };
-
-    push @BODIES, { name => '50 KB valid', ok => 1,
-                    body => post(label => qq("$BIG")) };
-
-    push @BODIES, { name => 'small, bad region',
-                    body => post(properties => qq({"write_key":"$WK",)
-                                               . '"destination_region":"eu"}'),
-                    message => 'properties.destination_region must be EU or '
-                               . 'US' };
-
-    push @BODIES, { name => '50 KB, every failure after the label',
-                    body => json_object(
-                        label => qq("$BIG"), destination => '"x"',
-                        filters => '{"email_events":["open","Open"]}',
-                        properties => qq({"write_key":"$SHORT_KEY",)
-                                      . '"destination_region":"US"}'),
-                    message => 'destination must be Segment, '
-                               . 'filters.email_events[1] is not a valid '
-                               . 'email event, properties.write_key must be '
-                               . 'between 6 and 51 characters' };
-
-    $b = post(label => qq("$BIG\xff"));
-    push @BODIES, { name => '50 KB, bad byte near the end', body => $b,
-                    message => invalid_json_at(index($b, "\xff")) };
-
-    $b = post(label => qq("$BIG"), extra => [ label => '"x"' ]);
-    push @BODIES, { name => '50 KB, duplicate at the end', body => $b,
-                    message => 'request body has duplicate member "label" at '
-                               . 'byte ' . (length($b) - 5) };
-
-    my $half = $MIX x 700;
-    $b = post(label => qq("$half\\udc00$half"));
-    push @BODIES, { name => '50 KB, lone surrogate in the middle', body => $b,
-                    message => invalid_json_at(length($b) - 1) };
-
-    $b = substr(post(label => qq("$BIG")), 0, -1);
-    push @BODIES, { name => '50 KB, last byte missing', body => $b,
-                    message => invalid_json_at(length $b) };
-
-    push @BODIES, { name => 'top-level array', body => '[' . post() . ']',
-                    message => 'request body must be a JSON object' };
-
-    push @BODIES, { name => 'empty', body => '',
-                    message => 'request body is empty' };
-}
+cmp_ok(scalar @BODIES, '>=', 10, 'the transport bodies of the table');
+ok(!grep({ $_->{op} ne 'create' || $_->{strict} } @BODIES)
+   && $BAD_BYTE, 'all of them POST bodies, without sendgrid_strict');
 
 
 # --- ways to send ----------------------------------------------------------
@@ -384,8 +340,8 @@ sub ka_head {
           400, body_error(invalid_json_at(4)) ],
         [ 'a 400 for a body in a file',
           ka_head(POST => $COLLECTION, 'file.test', type => $json,
-                  length => length $BODIES[4]{body}) . $BODIES[4]{body},
-          400, body_error($BODIES[4]{message}) ],
+                  length => length $BAD_BYTE->{body}) . $BAD_BYTE->{body},
+          400, body_error($BAD_BYTE->{message}) ],
     );
 
     for my $ka (@KA) {

@@ -1,6 +1,7 @@
-# Content-Type rules, the order of the checks around the body (SPEC 8),
-# sendgrid_strict on and off, and sendgrid_integrations report_only: body
+# Content-Type rules, the order of the checks around the body, a refusal
+# of sendgrid_strict logged, and sendgrid_integrations report_only: body
 # rules relaxed and logged once each, routes, headers and keys untouched.
+# The body cases themselves are in t/lib/SGBodyCases.pm (t/60-body.t).
 
 use strict;
 use warnings;
@@ -273,100 +274,13 @@ check({ name => 'valid body, then the missing key', host => 'nokey.test',
       });
 
 
-# --- sendgrid_strict -------------------------------------------------------
+# --- sendgrid_strict (the cases are in t/lib/SGBodyCases.pm) ---------------
 
-# [ what, body, failures with sendgrid_strict on, failures without it
-# (none: forwarded) ]
-my @STRICT = (
-    [ 'an unknown top-level member', post(extra => [ id => '"x"' ]),
-      'id is not allowed' ],
-    [ 'an unknown member in filters',
-      post(filters => '{"email_events":["open"],"x":1}'),
-      'filters.x is not allowed' ],
-    [ 'an unknown member in properties',
-      post(properties => qq({"region":"EU","write_key":"$WK",)
-                         . '"destination_region":"US"}'),
-      'properties.region is not allowed' ],
-    [ 'unknown members everywhere, in document order',
-      json_object(zeta => '1', destination => '"Segment"',
-                  filters => '{"b":[],"email_events":["open"],"a":{}}',
-                  properties => qq({"write_key":"$WK","k":null,)
-                                . '"destination_region":"EU"}',
-                  alpha => '"x"', label => '"l"', mid => 'true'),
-      'zeta is not allowed, filters.b is not allowed, '
-      . 'filters.a is not allowed, properties.k is not allowed, '
-      . 'alpha is not allowed, mid is not allowed' ],
-    [ 'unknown members after the schema failures',
-      json_object(x => '1', destination => '"y"', filters => '{"z":2}',
-                  properties => '{"destination_region":"eu","w":3}'),
-      'destination must be Segment, filters.email_events is required, '
-      . 'properties.write_key is required, '
-      . 'properties.destination_region must be EU or US, x is not allowed, '
-      . 'filters.z is not allowed, properties.w is not allowed',
-      'destination must be Segment, filters.email_events is required, '
-      . 'properties.write_key is required, '
-      . 'properties.destination_region must be EU or US' ],
-    [ 'only the three levels are looked at',
-      post(filters => '{"email_events":[{"foo":1}],"nested":{"a":{"b":1}}}',
-           properties => qq({"write_key":"$WK","destination_region":"US",)
-                         . '"x":{"destination":1,"y":[{"z":0}]}}',
-           extra => [ deep => '{"a":{"b":{"c":[{"d":1}]}}}' ]),
-      'filters.email_events[0] is not a valid email event, '
-      . 'filters.nested is not allowed, properties.x is not allowed, '
-      . 'deep is not allowed',
-      'filters.email_events[0] is not a valid email event' ],
-    [ 'known names at the wrong level',
-      post(filters => '{"email_events":[],"label":"x"}',
-           extra => [ write_key => qq("$WK"), email_events => '[]' ]),
-      'filters.label is not allowed, write_key is not allowed, '
-      . 'email_events is not allowed' ],
-    [ 'a name written with escapes', post(extra => [ '\u00e9t\u00e9' => 1 ]),
-      "\xc3\xa9t\xc3\xa9 is not allowed" ],
-    [ 'a name with a newline and a quote', post(extra => [ 'a\nb\"' => 1 ]),
-      "a\nb\" is not allowed" ],
-    [ 'a name with a control byte', post(extra => [ 'c\u0001' => 1 ]),
-      "c\x01 is not allowed" ],
-    [ 'a long name', post(extra => [ ('u' x 100) => 1 ]),
-      ('u' x 64) . '... is not allowed' ],
-    [ 'an empty name', post(extra => [ '' => 1 ]), ' is not allowed' ],
-    [ '500 unknown members', post(extra => [ map { ("x$_" => 1) } 1 .. 500 ]),
-      join(', ', (map { "x$_ is not allowed" } 1 .. 20),
-                 'and 480 more failures') ],
-    [ 'a known name in another case', post(extra => [ Label => '"x"' ]),
-      'Label is not allowed' ],
-);
+refused({ name => 'strict: an unknown member, logged', host => 'strict.test',
+          body => post(extra => [ id => '"x"' ]) }, 'id is not allowed');
 
-for my $s (@STRICT) {
-    my ($what, $body, $strict, $lax) = @$s;
-    refused({ name => "strict: $what", host => 'strict.test', body => $body },
-            $strict);
-    if (defined $lax) {
-        refused({ name => "not strict: $what", body => $body }, $lax);
-    } else {
-        passes({ name => "not strict: $what", body => $body });
-    }
-}
-
-passes({ name => 'strict: a valid body', host => 'strict.test',
-         body => $VALID });
-passes({ name => 'strict: escaped known names', host => 'strict.test',
-         body => '{"d\u0065stination":"Segment","filters":{"email_\u0065vents"'
-                 . qq(:[]},"properties":{"write_key":"$WK",)
-                 . '"destination_region":"EU"},"l\u0061bel":"x"}' });
-passes({ name => 'strict: PATCH {}', host => 'strict.test', method => 'PATCH',
-         body => '{}' });
-refused({ name => 'strict: PATCH with an unknown member',
-          host => 'strict.test', method => 'PATCH',
-          body => '{"x":1,"filters":{"y":2},"label":3}' },
-        'label must be a string, x is not allowed, filters.y is not allowed');
-
-{
-    my $b = post(extra => [ x => '1', x => '2' ]);
-    refused({ name => 'strict: a duplicate unknown member',
-              host => 'strict.test', body => $b },
-            'request body has duplicate member "x" at byte '
-            . (length($b) - 3));
-}
+passes({ name => 'not strict: the same',
+         body => post(extra => [ id => '"x"' ]) });
 
 
 # --- report_only: body rules relaxed and logged ----------------------------
@@ -397,6 +311,20 @@ my @RELAXED = (
              . (rindex($DUP, '"label"') + 7) ] ],
     [ 'a top-level array', { body => '[]' },
       [ 400, 'request body must be a JSON object' ] ],
+    [ 'more member names than the limit',
+      { body => '{' . join(',', map { qq("n$_":0) } 0 .. 1100) . '}' },
+      [ 400, 'request body exceeds the limit of 1024 member names open at '
+             . 'once at byte ' . (length('{' . join(',', map { qq("n$_":0) }
+                                                     0 .. 1023)) + 8) ] ],
+    [ 'a known name in another letter case',
+      { body => post(extra => [ DESTINATION => '"Other"' ]) },
+      [ 400, 'DESTINATION differs from destination only in letter case' ] ],
+    [ 'write_key in another letter case',
+      { body => post(properties => qq({"write_key":"$WK",)
+                                   . qq("Write_\\u212aey":"$SHORT_KEY",)
+                                   . '"destination_region":"US"}') },
+      [ 400, "properties.Write_\xe2\x84\xaaey differs from "
+             . 'properties.write_key only in letter case' ] ],
     [ 'an empty body', { body => '' }, [ 400, 'request body is empty' ] ],
     [ 'no body at all', { body => undef }, [ 400, 'request body is empty' ] ],
     [ 'no Content-Type', { body => $VALID, content_type => undef },

@@ -81,6 +81,7 @@ $t->start($conf);
 
 my $json = ['Content-Type' => 'application/json'];
 my $valid = create_body(write_key => 'a123456');
+my $many_names = '{' . join(',', map { "\"n$_\":1" } 1 .. 1025) . '}';
 my $upstream_error = '{"errors":[{"field":"label","message":"bad label"}]}';
 
 # Each request of the mix: what it is, what the client must get, and what
@@ -164,6 +165,14 @@ my @mix = (
               body => '{"filters":[],"label":1}'],
       status => 400, op => 'update', refusal => 'body_schema', bytes => 24,
       rules => [qw(filters_type label_type)] },
+    { name => 'schema: a name in another letter case',
+      req => [PATCH => "$C/abc", headers => $json, body => '{"Label":"x"}'],
+      status => 400, op => 'update', refusal => 'body_schema', bytes => 13,
+      rules => [qw(name_case)] },
+    { name => 'past the limit on member names',
+      req => [PATCH => "$C/abc", headers => $json, body => $many_names],
+      status => 400, op => 'update', refusal => 'body_limit',
+      bytes => length $many_names },
     { name => 'too large', host => 'small.test',
       req => [POST => $C, headers => $json, body => $valid], status => 413,
       op => 'create', refusal => 'body_too_large' },
@@ -198,16 +207,18 @@ my @mix = (
 
 my @reasons = qw(route method query uri_changed method_override
                  subuser_repeated content_type body_not_allowed body_empty
-                 body_syntax body_duplicate body_schema body_too_large
-                 key_missing subuser_invalid key_not_sent internal);
+                 body_syntax body_duplicate body_limit body_schema
+                 body_too_large key_missing subuser_invalid key_not_sent
+                 internal);
 my @reportable = qw(content_type body_empty body_syntax body_duplicate
-                    body_schema);
+                    body_limit body_schema);
 my @rules = qw(object destination_required destination_value
                filters_required filters_type email_events_required
                email_events_type email_event_value properties_required
                properties_type write_key_required write_key_type
                write_key_length destination_region_required
-               destination_region_value label_type unknown_member);
+               destination_region_value label_type unknown_member
+               name_case);
 my @buckets = qw(0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10 +Inf);
 
 my $P = 'sendgrid_integrations_';

@@ -46,6 +46,24 @@ not_json_after(const char *prefix)
 
 
 static const char *
+too_many_names(size_t pos)
+{
+    snprintf(want_buf, sizeof(want_buf), "request body exceeds the limit of "
+             "1024 member names open at once at byte %zu", pos);
+    return want_buf;
+}
+
+
+static const char *
+too_many_name_bytes(size_t pos)
+{
+    snprintf(want_buf, sizeof(want_buf), "request body exceeds the limit of "
+             "16384 bytes of member names open at once at byte %zu", pos);
+    return want_buf;
+}
+
+
+static const char *
 duplicate(const char *name, size_t pos)
 {
     snprintf(want_buf, sizeof(want_buf),
@@ -337,7 +355,12 @@ test_required(void)
           "\"properties\":{\"write_key\":\"abcdef\","
           "\"destination_Region\":\"EU\"}}",
           "destination is required, filters.email_events is required, "
-          "properties.destination_region is required");
+          "properties.destination_region is required, "
+          "Destination differs from destination only in letter case, "
+          "filters.Email_events differs from filters.email_events only in "
+          "letter case, "
+          "properties.destination_Region differs from "
+          "properties.destination_region only in letter case");
 }
 
 
@@ -573,8 +596,8 @@ test_write_key(void)
         { "\\/", 52, 0 },
     };
 
-    char                 *key, name[64];
-    size_t                i, len;
+    char                 *key, *p, name[64];
+    size_t                i, n, len, off, piece;
     sg_body_t            *v;
     const unsigned char  *wk;
 
@@ -635,6 +658,36 @@ test_write_key(void)
     wk = sg_body_write_key(v, &len);
     ok(wk != NULL && len == 0, "empty write_key: an empty value");
     sg_body_destroy(v);
+
+    /* a long one: its first SG_BODY_WRITE_KEY_KEPT bytes, whole characters */
+    for (i = 0; i < 4; i++) {
+        key = malloc(3000);
+        p = key + sprintf(key, "{\"properties\":{\"write_key\":\"");
+        memset(p, 'k', 1023 - i % 2);
+        p += 1023 - i % 2;
+        p += sprintf(p, i < 2 ? "\xe2\x82\xac" : "\\u20ac");
+        memset(p, 'k', 900);
+        strcpy(p + 900, "\"}}");
+
+        /* whole, or in pieces of 7 bytes */
+        v = sg_body_create(PATCH, 0);
+        n = strlen(key);
+
+        for (off = 0; off < n; off += piece) {
+            piece = (i % 2 && n - off > 7) ? 7 : n - off;
+            sg_body_feed(v, (const unsigned char *) key + off, piece);
+        }
+
+        is_int(sg_body_finish(v), SG_BODY_INVALID, "long write_key %zu: "
+               "verdict", i);
+        wk = sg_body_write_key(v, &len);
+        is_int(len, 1023 - i % 2, "long write_key %zu: cut before the "
+               "character across byte %d", i, SG_BODY_WRITE_KEY_KEPT);
+        ok(wk != NULL && memchr(wk, 0xe2, len) == NULL,
+           "long write_key %zu: its first bytes", i);
+        sg_body_destroy(v);
+        free(key);
+    }
 }
 
 
@@ -852,7 +905,7 @@ test_listed(void)
     check("strict: 25 unknown members", PATCH, STRICT, body, want);
     free(body);
 
-    body = items("{\"filters\":{", "\"m%zu\":1", 100000, "}}");
+    body = items("{\"filters\":{", "\"m%zu\":1", 1000, "}}");
     want[0] = '\0';
     part(want, "filters.m0 is not allowed, filters.m1 is not allowed, "
          "filters.m2 is not allowed, filters.m3 is not allowed, "
@@ -864,8 +917,8 @@ test_listed(void)
          "filters.m14 is not allowed, filters.m15 is not allowed, "
          "filters.m16 is not allowed, filters.m17 is not allowed, "
          "filters.m18 is not allowed, filters.m19 is not allowed, "
-         "and 99980 more failures");
-    check("strict: 100000 unknown members", PATCH, STRICT, body, want);
+         "and 980 more failures");
+    check("strict: 1000 unknown members", PATCH, STRICT, body, want);
     free(body);
 
     /* every kind counts towards the same limit, in the usual order */
@@ -885,6 +938,220 @@ test_listed(void)
     part(want, "properties.write_key must be a string");
     part(want, "and 2 more failures");
     check("the same, not strict", POST, 0, body, want);
+    free(body);
+}
+
+
+/*
+ * Names that differ from a schema member's only in letter case, as Go's
+ * encoding/json folds them: failures with or without strict mode.
+ */
+static void
+test_shadowed(void)
+{
+    static const struct {
+        const char  *name;          /* as written in the body */
+        const char  *where;         /* top, filters or properties */
+        const char  *shadows;       /* NULL: no failure */
+        const char  *shown;         /* the name in the message */
+    } cases[] = {
+        { "Destination", "", "destination", NULL },
+        { "DESTINATION", "", "destination", NULL },
+        { "dEsTiNaTiOn", "", "destination", NULL },
+        { "FILTERS", "", "filters", NULL },
+        { "Properties", "", "properties", NULL },
+        { "LABEL", "", "label", NULL },
+        { "Label", "", "label", NULL },
+        { "EMAIL_EVENTS", "filters", "email_events", NULL },
+        { "Email_Events", "filters", "email_events", NULL },
+        { "Write_Key", "properties", "write_key", NULL },
+        { "WRITE_KEY", "properties", "write_key", NULL },
+        { "Destination_Region", "properties", "destination_region", NULL },
+
+        /* U+017F LATIN SMALL LETTER LONG S folds onto s, U+212A KELVIN
+         * SIGN onto k: as UTF-8 and as escapes */
+        { "de\xc5\xbftination", "", "destination", NULL },
+        { "de\\u017ftination", "", "destination", "de\xc5\xbftination" },
+        { "DE\\u017FTINATION", "", "destination", "DE\xc5\xbfTINATION" },
+        { "filter\xc5\xbf", "", "filters", NULL },
+        { "propertie\\u017f", "", "properties", "propertie\xc5\xbf" },
+        { "email_event\xc5\xbf", "filters", "email_events", NULL },
+        { "write_\xe2\x84\xaa" "ey", "properties", "write_key", NULL },
+        { "write_\\u212aey", "properties", "write_key",
+          "write_\xe2\x84\xaa" "ey" },
+        { "WRITE_\\u212AEY", "properties", "write_key",
+          "WRITE_\xe2\x84\xaa" "EY" },
+        { "de\\u017ftination_region", "properties", "destination_region",
+          "de\xc5\xbftination_region" },
+        { "L\\u0061bel", "", "label", "Label" },
+
+        /* not folded onto a schema name */
+        { "destination", "", NULL, NULL },
+        { "write-key", "properties", NULL, NULL },
+        { "writekey", "properties", NULL, NULL },
+        { "Write Key", "properties", NULL, NULL },
+        { "Destination ", "", NULL, NULL },
+        { "Destinatio", "", NULL, NULL },
+        { "Destinations", "", NULL, NULL },
+        /* dotless i, capital I with a dot and fullwidth D: Unicode's
+         * simple folding does not take them to ASCII, nor does Go's */
+        { "destinat\\u0131on", "", NULL, "destinat\xc4\xb1on" },
+        { "destinat\\u0130on", "", NULL, "destinat\xc4\xb0on" },
+        { "\\uff24estination", "", NULL, "\xef\xbc\xa4" "estination" },
+        { "de\\u017Ftination", "properties", NULL, "de\xc5\xbftination" },
+        { "Email_Events", "", NULL, NULL },
+        { "Write_Key", "", NULL, NULL },
+        { "Label", "filters", NULL, NULL },
+        { "Destination", "properties", NULL, NULL },
+        { "\\u212aey", "properties", NULL, "\xe2\x84\xaa" "ey" },
+        { "write_\\u212a", "properties", NULL, "write_\xe2\x84\xaa" },
+        { "write_\\u212aeyy", "properties", NULL,
+          "write_\xe2\x84\xaa" "eyy" },
+        { "s", "", NULL, NULL },
+        { "\xc5\xbf", "", NULL, NULL },
+        { "", "", NULL, NULL },
+    };
+
+    char         body[512], want[512], name[160], strict[512];
+    char         pfx[16];
+    size_t       i;
+    const char  *shown;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].where[0] == '\0') {
+            snprintf(body, sizeof(body), "{\"%s\":1}", cases[i].name);
+            pfx[0] = '\0';
+
+        } else {
+            snprintf(body, sizeof(body), "{\"%s\":{\"%s\":1}}",
+                     cases[i].where, cases[i].name);
+            snprintf(pfx, sizeof(pfx), "%s.", cases[i].where);
+        }
+
+        shown = cases[i].shown ? cases[i].shown : cases[i].name;
+
+        if (cases[i].shadows) {
+            snprintf(want, sizeof(want), "%s%s differs from %s%s only in "
+                     "letter case", pfx, shown, pfx, cases[i].shadows);
+            strcpy(strict, want);
+
+        } else {
+            snprintf(strict, sizeof(strict), "%s%s is not allowed", pfx,
+                     shown);
+        }
+
+        if (strcmp(cases[i].name, "destination") == 0) {
+            strcpy(strict, "destination must be Segment");
+        }
+
+        snprintf(name, sizeof(name), "shadowing: %s in %s", cases[i].name,
+                 cases[i].where[0] ? cases[i].where : "the top level");
+
+        check(name, PATCH,  0, body,
+              cases[i].shadows ? want
+              : strcmp(cases[i].name, "destination") == 0 ? strict : VALID);
+
+        snprintf(name, sizeof(name), "shadowing, strict: %s in %s",
+                 cases[i].name,
+                 cases[i].where[0] ? cases[i].where : "the top level");
+
+        check(name, PATCH, STRICT, body, strict);
+    }
+
+    check("shadowing: beside the member itself", POST, 0,
+          post(GOOD_DEST, GOOD_EVENTS, GOOD_KEY, GOOD_REGION,
+               ",\"Destination\":\"Elsewhere\""),
+          "Destination differs from destination only in letter case");
+
+    check("shadowing: before the member itself, in properties", POST, 0,
+          "{\"destination\":\"Segment\",\"filters\":{\"email_events\":[]},"
+          "\"properties\":{\"Write_Key\":\"other-key\",\"write_key\":"
+          "\"abcdef\",\"destination_region\":\"EU\"}}",
+          "properties.Write_Key differs from properties.write_key only in "
+          "letter case");
+
+    check("shadowing: after the schema failures, in document order", POST,
+          0,
+          "{\"PROPERTIES\":{},\"filters\":{\"EMAIL_EVENTS\":[\"x\"],"
+          "\"email_events\":[\"y\"]},\"Label\":1,\"destination\":1}",
+          "destination must be Segment, "
+          "filters.email_events[0] is not a valid email event, "
+          "properties is required, "
+          "PROPERTIES differs from properties only in letter case, "
+          "filters.EMAIL_EVENTS differs from filters.email_events only in "
+          "letter case, "
+          "Label differs from label only in letter case");
+
+    check("shadowing, strict: among unknown members, in document order",
+          PATCH, STRICT,
+          "{\"a\":1,\"Filters\":{\"x\":1},\"properties\":{\"b\":2,"
+          "\"Destination_region\":\"EU\"},\"c\":3,\"LABEL\":4}",
+          "a is not allowed, Filters differs from filters only in letter "
+          "case, properties.b is not allowed, "
+          "properties.Destination_region differs from "
+          "properties.destination_region only in letter case, "
+          "c is not allowed, LABEL differs from label only in letter case");
+
+    check("shadowing: only the three objects are looked at", PATCH, 0,
+          "{\"x\":{\"Destination\":1,\"Properties\":{\"Write_Key\":1}},"
+          "\"filters\":{\"email_events\":[],\"y\":{\"Label\":2}},"
+          "\"properties\":{\"z\":{\"Write_Key\":3}}}", VALID);
+
+    check("shadowing: nothing inside a shadowing member is looked at", PATCH,
+          0, "{\"Filters\":{\"EMAIL_EVENTS\":1},\"PROPERTIES\":[{\"x\":1}]}",
+          "Filters differs from filters only in letter case, "
+          "PROPERTIES differs from properties only in letter case");
+
+    check("shadowing: inside filters and properties that are not objects",
+          PATCH, 0, "{\"filters\":[{\"EMAIL_EVENTS\":1}],"
+          "\"properties\":[{\"Write_Key\":1}]}",
+          "filters must be an object, properties must be an object");
+
+    check("shadowing: a duplicate of the shadowing name is a duplicate",
+          PATCH, 0, "{\"Label\":1,\"Label\":2}",
+          duplicate("Label", strlen("{\"Label\":1,\"Label\"")));
+
+    check("shadowing: a syntax error after it wins", PATCH, 0,
+          "{\"Label\":1,\"x\":tru}", not_json_after("{\"Label\":1,\"x\":tru"));
+
+    check("shadowing: the value is not looked at", POST, 0,
+          post(GOOD_DEST, GOOD_EVENTS, GOOD_KEY, GOOD_REGION,
+               ",\"LABEL\":\"a label\""),
+          "LABEL differs from label only in letter case");
+}
+
+
+static void
+test_shadowed_listed(void)
+{
+    char    *body, want[4096], text[128], variant[16];
+    size_t   i, j;
+
+    /* 25 spellings of label: 20 listed, 5 counted */
+    body = malloc(25 * 16 + 4);
+    strcpy(body, "{");
+    want[0] = '\0';
+
+    for (i = 1; i <= 25; i++) {
+        for (j = 0; j < 5; j++) {
+            variant[j] = "label"[j] - ((i >> j) & 1 ? 0x20 : 0);
+        }
+
+        variant[5] = '\0';
+        sprintf(body + strlen(body), "%s\"%s\":%zu", i > 1 ? "," : "",
+                variant, i);
+
+        if (i <= 20) {
+            snprintf(text, sizeof(text), "%s differs from label only in "
+                     "letter case", variant);
+            part(want, text);
+        }
+    }
+
+    strcat(body, "}");
+    part(want, "and 5 more failures");
+
+    check("shadowing: 25 spellings of label", PATCH, 0, body, want);
     free(body);
 }
 
@@ -955,16 +1222,16 @@ test_duplicates(void)
 
     p = body + sprintf(body, "{\"o\":{");
 
-    for (i = 0; i < 3000; i++) {
+    for (i = 0; i < 1000; i++) {
         p += sprintf(p, "\"k%zu\":{\"k%zu\":%zu},", i, i, i);
     }
 
     sprintf(p, "\"k0\":1}}");
-    check("duplicate among 3000 names", PATCH, 0, body,
+    check("duplicate among 1000 names", PATCH, 0, body,
           duplicate("k0", strlen(body) - 4));
 
-    sprintf(p, "\"k3000\":1},\"k0\":{}}");
-    check("3000 names and their children, no duplicate", PATCH, 0, body,
+    sprintf(p, "\"k1000\":1},\"k0\":{}}");
+    check("1000 names and their children, no duplicate", PATCH, 0, body,
           VALID);
 
     p = body + sprintf(body, "{");
@@ -1294,16 +1561,22 @@ test_depth(void)
     }
 
     body[5 * n] = '\0';
-    check("10000 objects deep", PATCH, 0, body, not_json(2048 * 5 + 1));
+    check("10000 objects deep: the 1025th name open", PATCH, 0, body,
+          too_many_names(5 * 1024 + 4));
 
-    for (i = 0; i < 2047; i++) {
-        memcpy(body + 5 * i, "{\"a\":", 5);
+    /* a name every other level: 1024 names open at 2048 levels */
+    for (i = 0; i < 1023; i++) {
+        memcpy(body + 6 * i, "{\"a\":[", 6);
     }
 
-    strcpy(body + 5 * 2047, "{}");
-    memset(body + 5 * 2047 + 2, '}', 2047);
-    body[5 * 2047 + 2 + 2047] = '\0';
-    check("2048 objects deep", PATCH, STRICT, body, "a is not allowed");
+    strcpy(body + 6 * 1023, "{\"b\":{}}");
+
+    for (i = 0; i < 1023; i++) {
+        strcat(body, "]}");
+    }
+
+    check("2048 levels of objects and arrays", PATCH, STRICT, body,
+          "a is not allowed");
 
     free(body);
 }
@@ -1371,12 +1644,12 @@ test_large(void)
 
     p = body + sprintf(body, "{\"x\":{");
 
-    for (i = 0; i < 8000; i++) {
+    for (i = 0; i < 1000; i++) {
         p += sprintf(p, "\"name-%zu\":\"value\",", i);
     }
 
     sprintf(p, "\"name-77\":0}}");
-    check("8000 names, a duplicate last", PATCH, 0, body,
+    check("1000 names, a duplicate last", PATCH, 0, body,
           duplicate("name-77", strlen(body) - 4));
 
     free(body);
@@ -1479,6 +1752,309 @@ test_hashed(void)
 }
 
 
+/* the offset just after the last occurrence of needle in body */
+static size_t
+after_last(const char *body, const char *needle)
+{
+    const char  *p, *last;
+
+    last = NULL;
+
+    for (p = strstr(body, needle); p; p = strstr(p + 1, needle)) {
+        last = p;
+    }
+
+    return last ? (size_t) (last - body) + strlen(needle) : 0;
+}
+
+
+/* The limits on the names of the open objects. */
+static void
+test_limits(void)
+{
+    char    *body, *inner, *p, name[64];
+    size_t   i;
+
+    ok(SG_BODY_NAMES_MAX == 1024 && SG_BODY_NAMES_BYTES == 16384,
+       "limits: 1024 names, 16384 bytes of names");
+
+    /* the number of names */
+
+    body = items("{", "\"n%zu\":0", 1024, "}");
+    check("limits: 1024 names in one object", PATCH, 0, body, VALID);
+    free(body);
+
+    body = items("{", "\"n%zu\":0", 1025, "}");
+    check("limits: 1025 names in one object", PATCH, 0, body,
+          too_many_names(after_last(body, "\"n1024\"")));
+    free(body);
+
+    body = items("{", "\"n%zu\":0", 100000, "}");
+    check("limits: 100000 names in one object", PATCH, 0, body,
+          too_many_names(after_last(body, "\"n1024\"")));
+    free(body);
+
+    inner = items("{", "\"i%zu\":0", 425, "}");
+    body = items("{", "\"n%zu\":0", 600, "");
+    p = malloc(strlen(body) + strlen(inner) + 64);
+    sprintf(p, "%s,\"inner\":%s}", body, inner);
+    check("limits: the names of an object and of the one inside it", PATCH,
+          0, p, too_many_names(after_last(p, "\"i423\"")));
+    free(p);
+    free(inner);
+    free(body);
+
+    inner = items("{", "\"i%zu\":0", 1000, "}");
+    body = malloc(3 * strlen(inner) + 64);
+    sprintf(body, "{\"a\":[%s,%s],\"b\":%s}", inner, inner, inner);
+    check("limits: an object's names leave when it closes", PATCH, 0, body,
+          VALID);
+    free(body);
+    free(inner);
+
+    body = items("[", "{\"n\":{\"m\":0}}", 5000, "]");
+    check("limits: 10000 names in closed objects", PATCH, 0, body,
+          "request body must be a JSON object");
+    free(body);
+
+    body = items("[{", "\"n%zu\":0", 1025, "}]");
+    check("limits: in a top-level array", PATCH, 0, body,
+          too_many_names(after_last(body, "\"n1024\"")));
+    free(body);
+
+    /* the bytes of names, decoded */
+
+    body = malloc(200000);
+
+    p = body + sprintf(body, "{");
+
+    for (i = 0; i < 16; i++) {
+        p += sprintf(p, "%s\"%04zu", i ? "," : "", i);
+        memset(p, 'b', 1020);
+        p += sprintf(p + 1020, "\":%zu", i) + 1020;
+    }
+
+    strcpy(p, "}");
+    check("limits: 16384 bytes of names", PATCH, 0, body, VALID);
+
+    strcpy(p, ",\"x\":1}");
+    check("limits: 16385 bytes of names", PATCH, 0, body,
+          too_many_name_bytes(after_last(body, "\"x\"")));
+
+    strcpy(p, ",\"\\u0078\":1}");
+    check("limits: 16385 bytes, the last name escaped", PATCH, 0, body,
+          too_many_name_bytes(after_last(body, "\"\\u0078\"")));
+
+    strcpy(p, ",\"x\":1 x}");
+    check("limits: a syntax error after the limit", PATCH, 0, body,
+          too_many_name_bytes(after_last(body, "\"x\"")));
+
+    strcpy(p, ",\"\\ud800\":1}");
+    check("limits: the name past the limit does not decode", PATCH, 0,
+          body, not_json(after_last(body, "\"\\ud800\"")));
+
+    strcpy(p, ",\"\xff\":1}");
+    check("limits: the name past the limit is not UTF-8", PATCH, 0, body,
+          not_json(after_last(body, ",\"")));
+
+    strcpy(p, ",\"0000");
+    memset(p + 6, 'b', 1020);
+    strcpy(p + 1026, "\":1}");
+    check("limits: past the bytes with a duplicate name", PATCH, 0, body,
+          too_many_name_bytes(strlen(body) - 3));
+
+    strcpy(p, ",\"x\":1}");
+    p = strchr(body, ',');
+    *p = '!';
+    check("limits: a syntax error before the limit", PATCH, 0, body,
+          not_json(p - body + 1));
+
+    /* one long name, whole and in pieces */
+    p = body + sprintf(body, "{\"");
+    memset(p, 'n', 16384);
+    strcpy(p + 16384, "\":1}");
+    check("limits: one name of 16384 bytes", PATCH, 0, body, VALID);
+
+    p = body + sprintf(body, "{\"");
+    memset(p, 'n', 16385);
+    strcpy(p + 16385, "\":1}");
+    check("limits: one name of 16385 bytes", PATCH, 0, body,
+          too_many_name_bytes(strlen(body) - 3));
+
+    p = body + sprintf(body, "{\"");
+
+    for (i = 0; i < 16385; i++) {
+        p += sprintf(p, i % 100 ? "n" : "\\u006e");
+    }
+
+    strcpy(p, "\":1}");
+    check("limits: one escaped name of 16385 bytes decoded", PATCH, 0,
+          body, too_many_name_bytes(strlen(body) - 3));
+
+    p = body + sprintf(body, "{\"");
+
+    for (i = 0; i < 16384; i++) {
+        p += sprintf(p, "\\u006e");
+    }
+
+    strcpy(p, "\":1}");
+    check("limits: 98 KB of escapes, 16384 bytes decoded", PATCH, 0, body,
+          VALID);
+
+    p = body + sprintf(body, "{\"");
+    memset(p, 'n', 100000);
+    strcpy(p + 100000, "\\ud800\":1}");
+    check("limits: a long name that does not decode", PATCH, 0, body,
+          not_json(strlen(body) - 3));
+
+    free(body);
+
+    /* the count is checked first, and before duplicates */
+
+    body = items("{", "\"n%zu\":0", 1024, "");
+    p = malloc(strlen(body) + 20000);
+    sprintf(p, "%s,\"", body);
+    memset(p + strlen(p), 'x', 17000);
+    strcpy(p + strlen(body) + 2 + 17000, "\":0}");
+    check("limits: past both at once", PATCH, 0, p,
+          too_many_names(strlen(p) - 3));
+
+    sprintf(p, "%s,\"n7\":0}", body);
+    check("limits: the 1025th name a duplicate", PATCH, 0, p,
+          too_many_names(strlen(p) - 3));
+
+    sprintf(p, "%s}", body);
+    memcpy(strstr(p, "\"n1000\""), "\"n10\"  ", 7);
+    check("limits: a duplicate before the limit", PATCH, 0, p,
+          duplicate("n10", after_last(p, "\"n10\"")));
+    free(p);
+    free(body);
+
+    /* positions count as jansson's: a NUL after a number is not counted */
+    body = items("{", "\"n%zu\":0", 1025, "}");
+    p = malloc(strlen(body) + 2);
+    i = strstr(body, ",\"n1\"") - body;
+    memcpy(p, body, i);
+    p[i] = '\0';
+    strcpy(p + i + 1, body + i);
+    check_body("limits: after a NUL jansson drops", PATCH, 0, p,
+               strlen(body) + 1, too_many_names(after_last(body, "\"n1024\"")));
+    free(p);
+    free(body);
+
+    for (i = 0; i < 2; i++) {
+        snprintf(name, sizeof(name), "limits: 1025 names, strict %zu", i);
+        body = items("{\"filters\":{", "\"n%zu\":0", 1025, "}}");
+        check(name, PATCH, i ? STRICT : 0, body,
+              too_many_names(after_last(body, "\"n1023\"")));
+        free(body);
+    }
+}
+
+
+/*
+ * The memory the validator holds: nothing beyond itself for small bodies,
+ * at most SG_BODY_MEMORY_MAX for the worst the limits allow.
+ */
+static void
+test_memory(void)
+{
+    int          rc;
+    char        *body, *p;
+    size_t       i, n, len, peak;
+    sg_body_t   *v;
+    const char  *m;
+
+    v = sg_body_create(POST, 0);
+    body = post(GOOD_DEST, GOOD_EVENTS, GOOD_KEY, GOOD_REGION, NULL);
+    sg_body_feed(v, (const unsigned char *) body, strlen(body));
+    is_int(sg_body_finish(v), SG_BODY_OK, "memory: a small body, valid");
+    peak = sg_body_memory(v);
+    ok(peak < 2048, "memory: a small body takes the validator alone "
+       "(%zu bytes)", peak);
+    sg_body_destroy(v);
+
+    /*
+     * The worst: names near both limits, one object of them hashed,
+     * nested near jansson's depth, values kept to the limit, and more
+     * failures than are listed; whole, then byte by byte.
+     */
+    body = malloc(1 << 20);
+    p = body + sprintf(body, "{\"destination\":\"");
+    memset(p, 'd', 5000);
+    p += 5000;
+    p += sprintf(p, "\",\"properties\":{\"write_key\":\"");
+
+    for (i = 0; i < 1100; i++) {
+        p += sprintf(p, "\\u00e9");
+    }
+
+    p += sprintf(p, "\"},\"filters\":{\"email_events\":[");
+
+    for (i = 0; i < 25; i++) {
+        p += sprintf(p, "%s\"%0200zu\"", i ? "," : "", i);
+    }
+
+    p += sprintf(p, "]");
+
+    for (i = 0; i < 25; i++) {
+        p += sprintf(p, ",\"\\u00e9%070zu\":0", i);
+    }
+
+    p += sprintf(p, "}");
+
+    for (i = 0; i < 12; i++) {
+        p += sprintf(p, ",\"%0999zu\":0", i);
+    }
+
+    for (i = 0; i < 600; i++) {
+        p += sprintf(p, ",\"s%03zu\":0", i);
+    }
+
+    p += sprintf(p, ",\"x\":");
+
+    for (i = 0; i < 400; i++) {
+        p += sprintf(p, "{\"%03zu\":[", i);
+    }
+
+    memset(p, '[', 1240);
+    memset(p + 1240, ']', 1240);
+    p += 2480;
+
+    for (i = 0; i < 400; i++) {
+        p += sprintf(p, "]}");
+    }
+
+    strcpy(p, "}");
+    len = strlen(body);
+
+    for (i = 0; i < 2; i++) {
+        v = sg_body_create(POST, STRICT);
+        rc = SG_BODY_OK;
+
+        for (p = body; rc == SG_BODY_OK && p < body + len; p += n) {
+            n = i ? 1 : len;
+            rc = sg_body_feed(v, (const unsigned char *) p, n);
+        }
+
+        if (rc == SG_BODY_OK) {
+            rc = sg_body_finish(v);
+        }
+
+        m = sg_body_message(v, &n);
+
+        ok(rc == SG_BODY_INVALID && strstr(m, ", and 646 more failures") != NULL
+           && sg_body_memory(v) <= SG_BODY_MEMORY_MAX,
+           "memory: the worst body%s: %zu bytes at most",
+           i ? ", byte by byte" : "", sg_body_memory(v));
+
+        sg_body_destroy(v);
+    }
+
+    free(body);
+}
+
+
 /* feed() answers early only when the message is final */
 static void
 test_early(void)
@@ -1513,9 +2089,29 @@ test_early(void)
 }
 
 
+/* no validator before the hash key, one after it */
+static void
+test_init(void)
+{
+    sg_body_t  *v;
+
+    v = sg_body_create(POST, 0);
+    ok(v == NULL, "init: no validator before sg_body_init()");
+    sg_body_destroy(v);
+
+    is_int(sg_body_init(), 0, "init: the hash key from the system");
+    is_int(sg_body_init(), 0, "init: a second call succeeds");
+
+    v = sg_body_create(POST, 0);
+    ok(v != NULL, "init: then validators");
+    sg_body_destroy(v);
+}
+
+
 int
 main(void)
 {
+    test_init();
     test_valid();
     test_empty_and_top();
     test_required();
@@ -1523,6 +2119,8 @@ main(void)
     test_events();
     test_write_key();
     test_strict();
+    test_shadowed();
+    test_shadowed_listed();
     test_listed();
     test_duplicates();
     test_syntax();
@@ -1533,6 +2131,8 @@ main(void)
     test_depth();
     test_large();
     test_hashed();
+    test_limits();
+    test_memory();
     test_early();
 
     return done_testing();

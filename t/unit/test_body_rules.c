@@ -175,6 +175,11 @@ test_unlisted(void)
 int
 main(void)
 {
+    if (sg_body_init() != 0) {
+        printf("Bail out! no random bytes for the validator's hash key\n");
+        return 1;
+    }
+
     test_json();
     test_schema();
     test_unlisted();

@@ -134,7 +134,7 @@ test_empty(void)
     }
 
     is_int(lines - samples, 14, "seven families, each with HELP and TYPE");
-    is_int(samples, 17 + 5 + 17 + 5 * 2 * 14 + 2,
+    is_int(samples, 18 + 6 + 18 + 5 * 2 * 14 + 2,
            "every sample of the fixed label sets");
 
     free(t);
