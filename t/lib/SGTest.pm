@@ -110,6 +110,14 @@ package SGTest;
 #                                      once, through t/lib/h2client; the
 #                                      answers: { streams => [ response
 #                                      with reset => code ], goaway, error }
+#   $t->h3(port => N, method => 'POST', target => ..., body => ...)
+#                                      one HTTP/3 request through
+#                                      ngtcp2's example client
+#                                      (gtlsclient), which sends only
+#                                      user-agent and content-length
+#                                      besides the pseudo-headers; the
+#                                      response, or undef (with the
+#                                      client's output in h3_output)
 #
 # Environment: TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE
 # (the .so to load_module; default build/ngx_http_sendgrid_integrations_module.so
@@ -919,6 +927,47 @@ sub h2 {
     }
     return $result;
 }
+
+our $H3CLIENT = '/usr/bin/gtlsclient';
+
+sub h3 {
+    my ($self, %o) = @_;
+    my @args = ('--exit-on-all-streams-close', '--no-quic-dump',
+                '--timeout=5s', '-m', $o{method} // 'GET');
+    push @args, '-d', $self->write_file('h3-body', $o{body})
+        if defined $o{body};
+    my $url = "https://localhost:$o{port}$o{target}";
+
+    my $pid = open my $fh, '-|';
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        exec($H3CLIENT, @args, '127.0.0.1', $o{port}, $url) or exit 127;
+    }
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+    $self->{h3_output} = $out;
+
+    my %r = (headers => {}, header_list => [], body => '');
+    for (split /\n/, $out) {
+        if (/^http: stream 0x0 \[:status: (\d+)\]$/) {
+            $r{status} = $1;
+        } elsif (/^http: stream 0x0 \[([^:\]][^:]*): (.*)\]$/) {
+            push @{$r{headers}{lc $1}}, $2;
+            push @{$r{header_list}}, [$1, $2];
+        } elsif (/^[0-9a-f]{8}  ((?:[0-9a-f]{2} {1,2})+)/) {
+            $r{body} .= pack 'H*', $1 =~ s/ //gr;
+        }
+    }
+    return undef unless defined $r{status};
+
+    $r{raw} = join('', map { "$_->[0]: $_->[1]\r\n" } @{$r{header_list}})
+              . $r{body};
+    $self->seen_response($r{raw});
+    return \%r;
+}
+
+sub h3_output { $_[0]{h3_output} }
 
 
 # -- request bodies and the gateway's answers to them ---------------------
