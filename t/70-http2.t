@@ -10,7 +10,8 @@ use strict;
 use warnings;
 
 use Test::More;
-use SGTest qw(create_body body_error invalid_json_at is_bytes);
+use SGTest qw(create_body body_error invalid_json_at is_bytes
+              is_sendgrid_error);
 
 my $t = SGTest->new;
 
@@ -22,9 +23,16 @@ $t->secret($client_key);
 my %port = (tls => SGTest::free_port(), cleartext => SGTest::free_port());
 my $location = 'sendgrid_api_key_file %%DIR%%/global.key;';
 
-$t->start(SGTest::gateway_server(undef, '', location => $location)
+# what $http_authorization shows once the gateway ran, for the end
+my $auth_log = <<'CONF';
+    log_format auth '$status auth=[$http_authorization]';
+CONF
+
+$t->start($auth_log
+          . SGTest::gateway_server(undef, '', location => $location)
           . join '', map {
-                SGTest::gateway_server(undef, 'client_max_body_size 1m;',
+                SGTest::gateway_server(undef, 'client_max_body_size 1m;'
+                                       . 'access_log %%DIR%%/logs/auth.log auth;',
                     location => $location,
                     listen => $t->http2_listen($port{$_},
                                                tls => $_ eq 'tls'))
@@ -85,6 +93,22 @@ sub is_forwarded {
               [ $t->proxy_first($body), @$headers,
                 ['Authorization', "Bearer $key"] ],
               "$name: every header upstream, the key once and last");
+}
+
+# A malformed request that nginx itself refuses, before any module runs:
+# nginx 1.22 resets the stream (PROTOCOL_ERROR), 1.26 and newer answer 400
+# with their own page (the versions between are not tested here).
+sub is_refused_by_nginx {
+    my ($r, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    if ($t->nginx_version < 1026000) {
+        ok(!defined $r->{status} && ($r->{reset} // -1) == 1,
+           "$name: the stream reset (PROTOCOL_ERROR)");
+    } else {
+        ok(($r->{status} // 0) == 400
+           && ($r->{headers}{'content-type'}[0] // '') =~ m{^text/html},
+           "$name: nginx's own 400");
+    }
 }
 
 sub headers_text {
@@ -280,13 +304,10 @@ for my $mode (sort keys %port) {
     }
     $t->nothing_upstream("$mode hostile :path values");
 
-    # a :path with CR LF or NUL: nginx resets the stream
+    # a :path with CR LF or NUL: refused by nginx
     @answers = h2($mode, stream($mode, GET => "$C/a\r\nx-y: z"),
                   stream($mode, GET => "$C/a\x00"));
-    for my $r (@answers) {
-        ok(!defined $r->{status} && defined $r->{reset},
-           "$mode :path with a control byte: the stream reset");
-    }
+    is_refused_by_nginx($_, "$mode :path with a control byte") for @answers;
     $t->nothing_upstream("$mode :path with control bytes");
 
 
@@ -319,7 +340,7 @@ for my $mode (sort keys %port) {
 
     # nginx refuses these itself: two authorization fields (the way HTTP/2
     # lets a cookie be split) with 400, an upper-case field name (invalid
-    # in HTTP/2) by resetting the stream
+    # in HTTP/2) as a malformed request
     @answers = h2($mode,
         stream($mode, GET => $C,
                headers => [ ['authorization', 'Bearer part-one'],
@@ -332,10 +353,23 @@ for my $mode (sort keys %port) {
     is($answers[0]{status}, 400, "$mode two authorization fields: 400");
     like($answers[0]{headers}{'content-type'}[0] // '', qr{^text/html},
          "$mode two authorization fields: nginx's own page");
-    ok(!defined $answers[$_]{status} && defined $answers[$_]{reset},
-       "$mode an upper-case Authorization ($_): the stream reset")
+    is_refused_by_nginx($answers[$_], "$mode an upper-case Authorization ($_)")
         for 1, 2;
     $t->nothing_upstream("$mode authorization refused by nginx");
+
+    # several on-behalf-of fields: refused by the gateway on every nginx
+    # (nginx 1.23 and newer join them into one value, "a, b")
+    @answers = h2($mode,
+        stream($mode, GET => $C, headers => [ ['on-behalf-of', 'acme'],
+                                              ['on-behalf-of', 'other'] ]),
+        stream($mode, POST => $C,
+               headers => [ $JSON, ['on-behalf-of', 'acme'],
+                            ['x-sg-elas-acl', 'x'], ['on-behalf-of', 'acme'] ],
+               data => [ $post ]));
+    is_sendgrid_error($answers[$_], 400, "$mode several on-behalf-of ($_)",
+                      count => 1)
+        for 0, 1;
+    $t->nothing_upstream("$mode several on-behalf-of");
 
 
     # 7. a stream reset halfway through its body, once with the body held
@@ -430,5 +464,13 @@ for my $mode (sort keys %port) {
     is(scalar(() = $t->sendgrid_log_lines(since => $logged)), 25,
        "$mode 100 streams: a normalized line for each refused one");
 }
+
+# the key never shows as the client's header: $http_authorization of every
+# request the gateway let through is empty, whatever the client sent
+my @passed = grep { /^2\d\d / } split /\n/,
+             SGTest::slurp($t->dir . '/logs/auth.log');
+ok(@passed > 100, scalar(@passed) . ' requests let through logged');
+is_deeply([ grep { !/ auth=\[-\]$/ } @passed ], [],
+          '$http_authorization empty on each of them');
 
 $t->done_testing;
