@@ -2,8 +2,9 @@
 #
 #   make            install what is missing, build the dynamic module
 #   make run        the gateway in front of a local mock SendGrid
-#   make test       every test: unit, fuzz, and t/ against the dynamic
-#                   module in Debian's nginx and against a sanitizer build
+#   make test       every test: unit, fuzz, and t/ against every nginx of
+#                   the version matrix (Debian 12's and 13's, the
+#                   nginx-*.tar.gz in NGINX_SOURCES, two sanitizer builds)
 #
 # See README.md for the rest.
 
@@ -33,8 +34,15 @@ PROVE      := prove -I t/lib --timer
 TESTS      ?= t/*.t
 JOBS       ?= 2
 
+# nginx source tarballs (nginx-*.tar.gz) for the version matrix; relative
+# paths are relative to the repository's root
+NGINX_SOURCES ?= ../shared/nginx
+# the nginx of the matrix to test: an extended regex on their names as
+# build/matrix/list gives them (e.g. 1.31.4, -asan$$); empty: all
+VERSIONS   ?=
+
 .PHONY: all module static asan deps unit fuzz fuzz-run \
-        test test-dynamic test-asan run bench clean
+        matrix test test-dynamic test-asan test-matrix run bench clean
 
 all: module
 
@@ -49,6 +57,10 @@ static: deps
 
 asan: deps
 	@scripts/build-nginx asan
+
+# every nginx of the version matrix, listed in build/matrix/list
+matrix: deps
+	@scripts/build-nginx matrix $(NGINX_SOURCES)
 
 $(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(SG_SRCS) $(SG_HDRS)
 	@mkdir -p $(dir $@)
@@ -88,13 +100,28 @@ test-asan: asan
 	TEST_NGINX_BINARY=$(CURDIR)/$(BUILD)/asan/nginx TEST_NGINX_MODULE= \
 	    $(PROVE) -j$(JOBS) $(TESTS)
 
-# every test: plain-C units (gcc and clang), the suite twice, the fuzzers
+# the suite once against each nginx of the matrix (those VERSIONS
+# matches); every one runs, then the versions that failed are named
+test-matrix: matrix
+	@failed=; ran=0; \
+	while read -r name binary module; do \
+	    [ -z '$(VERSIONS)' ] || echo "$$name" | grep -Eq -- '$(VERSIONS)' \
+	        || continue; \
+	    [ "$$module" = - ] && module=; \
+	    echo "== t/ against nginx $$name: $$binary $$module"; \
+	    TEST_NGINX_BINARY=$$binary TEST_NGINX_MODULE=$$module \
+	        $(PROVE) -j$(JOBS) $(TESTS) || failed="$$failed $$name"; \
+	    ran=$$((ran + 1)); \
+	done < $(BUILD)/matrix/list; \
+	[ $$ran -gt 0 ] || { echo "no nginx matches VERSIONS=$(VERSIONS)"; exit 1; }; \
+	[ -z "$$failed" ] || { echo "t/ failed on nginx:$$failed"; exit 1; }
+
+# every test: plain-C units (gcc and clang), the suite on every nginx of
+# the matrix, the fuzzers
 test: deps
 	$(MAKE) unit
 	$(MAKE) unit UNIT_CC=clang BUILD=$(BUILD)/clang
-	$(MAKE) test-dynamic
-	$(MAKE) static
-	$(MAKE) test-asan
+	$(MAKE) test-matrix
 	$(MAKE) fuzz-run
 
 # the gateway on 127.0.0.1:8080 in front of a local mock SendGrid
