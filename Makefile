@@ -2,10 +2,11 @@
 #
 #   make            install what is missing, build the dynamic module
 #   make run        the gateway in front of a local mock SendGrid
-#   make test       every test: unit, fuzz, t/ against the dynamic
-#                   module in Debian's nginx (part of it under valgrind)
-#                   and against a sanitizer build, and the Debian package
-#                   on a clean Debian chroot
+#   make test       every test: unit, fuzz, t/ against every nginx of
+#                   the version matrix (Debian 12's and 13's, the
+#                   nginx-*.tar.gz in NGINX_SOURCES, two sanitizer builds),
+#                   part of it under valgrind, and the Debian package on a
+#                   clean Debian chroot
 #   make deb        the Debian package, in build/deb/
 #
 # See README.md for the rest.
@@ -57,9 +58,16 @@ VALGRIND   := valgrind --tool=memcheck --leak-check=full \
               --suppressions=$(CURDIR)/t/valgrind.supp \
               --log-file=%%DIR%%/logs/valgrind.%p
 
+# nginx source tarballs (nginx-*.tar.gz) for the version matrix; relative
+# paths are relative to the repository's root
+NGINX_SOURCES ?= ../shared/nginx
+# the nginx of the matrix to test: an extended regex on their names as
+# build/matrix/list gives them (e.g. 1.31.4, -asan$$); empty: all
+VERSIONS   ?=
+
 .PHONY: all module static asan deps unit fuzz fuzz-run fuzz-long deb \
-        validator test test-dynamic test-asan test-deb valgrind run bench \
-        clean
+        validator matrix test test-dynamic test-asan test-matrix test-deb \
+        valgrind run bench clean
 
 all: module
 
@@ -79,6 +87,10 @@ asan: deps
 # by lintian
 deb: deps
 	@scripts/build-deb
+
+# every nginx of the version matrix, listed in build/matrix/list
+matrix: deps
+	@scripts/build-nginx matrix $(NGINX_SOURCES)
 
 $(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(SG_SRCS) $(SG_HDRS)
 	@mkdir -p $(dir $@)
@@ -131,16 +143,30 @@ valgrind: module
 test-deb: deb
 	$(PROVE) t/pkg/install.t
 
-# every test: plain-C units (gcc and clang), the suite twice, part of it
-# under valgrind, the package, the fuzzers
+# the suite once against each nginx of the matrix (those VERSIONS
+# matches); every one runs, then the versions that failed are named
+test-matrix: matrix validator
+	@failed=; ran=0; \
+	while read -r name binary module; do \
+	    [ -z '$(VERSIONS)' ] || echo "$$name" | grep -Eq -- '$(VERSIONS)' \
+	        || continue; \
+	    [ "$$module" = - ] && module=; \
+	    echo "== t/ against nginx $$name: $$binary $$module"; \
+	    TEST_NGINX_BINARY=$$binary TEST_NGINX_MODULE=$$module \
+	        $(PROVE) -j$(JOBS) $(TESTS) || failed="$$failed $$name"; \
+	    ran=$$((ran + 1)); \
+	done < $(BUILD)/matrix/list; \
+	[ $$ran -gt 0 ] || { echo "no nginx matches VERSIONS=$(VERSIONS)"; exit 1; }; \
+	[ -z "$$failed" ] || { echo "t/ failed on nginx:$$failed"; exit 1; }
+
+# every test: plain-C units (gcc and clang), the suite on every nginx of
+# the matrix, part of it under valgrind, the package, the fuzzers
 test: deps
 	$(MAKE) unit
 	$(MAKE) unit UNIT_CC=clang BUILD=$(BUILD)/clang
-	$(MAKE) test-dynamic
+	$(MAKE) test-matrix
 	$(MAKE) valgrind
 	$(MAKE) test-deb
-	$(MAKE) static
-	$(MAKE) test-asan
 	$(MAKE) fuzz-run
 
 # the gateway on 127.0.0.1:8080 in front of a local mock SendGrid

@@ -58,10 +58,7 @@ sub send_raw {
 
 # Headers the proxy module sends first, whatever the client sent.
 sub proxy_first {
-    my ($body) = @_;
-    my @h = (['Host', 'sendgrid_global'], ['Connection', 'close']);
-    push @h, ['Content-Length', length $body] if defined $body;
-    return @h;
+    return $t->proxy_first(@_);
 }
 
 

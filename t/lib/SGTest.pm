@@ -107,6 +107,39 @@ package SGTest;
 #   is_bytes($got, $want, $name)       a byte comparison that shows where
 #                                      long strings part
 #
+# The nginx under test, for tests of what a version has:
+#   $t->nginx_version                  its version as nginx_version in
+#                                      nginx.h has it (1.25.1 is 1025001)
+#   $t->has_module('http_v3')          configured --with-http_v3_module
+#   $t->proxy_first($body)             the header lines nginx's proxy
+#                                      module sends before the client's
+#                                      (nginx 1.29.7 and newer: no
+#                                      Connection: close, as
+#                                      proxy_http_version is 1.1)
+#
+# HTTP/2 and HTTP/3:
+#   $t->tls_certificate                a self-signed certificate and key
+#                                      for localhost (made once), as
+#                                      ssl_certificate directives
+#   $t->http2_listen($port, tls => 1)  listen directives of a server{}
+#                                      speaking HTTP/2 on port, over TLS
+#                                      (ALPN) or in cleartext (prior
+#                                      knowledge)
+#   $t->h2(port => N, tls => 1, streams => [{ headers => [[n, v]...],
+#          data => [frame bytes...], end => 'data', pause => s }...])
+#                                      one connection, every stream at
+#                                      once, through t/lib/h2client; the
+#                                      answers: { streams => [ response
+#                                      with reset => code ], goaway, error }
+#   $t->h3(port => N, method => 'POST', target => ..., body => ...)
+#                                      one HTTP/3 request through
+#                                      ngtcp2's example client
+#                                      (gtlsclient), which sends only
+#                                      user-agent and content-length
+#                                      besides the pseudo-headers; the
+#                                      response, or undef (with the
+#                                      client's output in h3_output)
+#
 # Environment: TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE
 # (the .so to load_module; default build/ngx_http_sendgrid_integrations_module.so
 # when the binary is Debian's), TEST_NGINX_LEAVE=1 keeps the prefix.
@@ -439,8 +472,8 @@ sub substitute {
 }
 
 # The text of a server{} for start(): it listens on the gateway's port
-# (default_server => 1: as the default server), is named name (unless
-# undef), holds the directives given, and the gateway location: the API's
+# (default_server => 1: as the default server; listen => directives in
+# place of that listen), is named name (unless undef), holds the directives given, and the gateway location: the API's
 # prefix with "sendgrid_integrations on" (or mode => 'report_only', 'off'),
 # location => more directives, and proxy_pass to $sendgrid_upstream_host
 # (with mode => 'off', which leaves that variable empty, to the global
@@ -451,8 +484,9 @@ sub substitute {
 sub gateway_server {
     my ($name, $directives, %opt) = @_;
 
-    my $text = "    server {\n        listen 127.0.0.1:%%PORT%%"
-             . ($opt{default_server} ? ' default_server' : '') . ";\n";
+    my $listen = $opt{listen} // "listen 127.0.0.1:%%PORT%%"
+                 . ($opt{default_server} ? ' default_server' : '') . ';';
+    my $text = "    server {\n" . indent($listen, 8);
     $text .= "        server_name $name;\n" if defined $name;
     $text .= indent($directives, 8)
            . "\n        location /v3/marketing/integrations {\n"
@@ -995,6 +1029,126 @@ sub metrics {
     }
     return ($r, \%samples);
 }
+
+
+# -- the nginx under test, HTTP/2 ------------------------------------------
+
+# nginx -V of the binary under test, once.
+sub nginx_build_info {
+    my ($self) = @_;
+    $self->{build_info} //= ($self->run_nginx('-V'))[1];
+    return $self->{build_info};
+}
+
+sub nginx_version {
+    my ($self) = @_;
+    my ($v) = $self->nginx_build_info =~ m{nginx version: nginx/(\d+\.\d+\.\d+)}
+        or die "no version in nginx -V";
+    my ($major, $minor, $patch) = split /\./, $v;
+    return $major * 1000000 + $minor * 1000 + $patch;
+}
+
+sub has_module {
+    my ($self, $name) = @_;
+    return $self->nginx_build_info =~ /--with-\Q$name\E_module(?:\s|$)/;
+}
+
+sub proxy_first {
+    my ($self, $body) = @_;
+    my @h = (['Host', 'sendgrid_global']);
+    push @h, ['Connection', 'close'] if $self->nginx_version < 1029007;
+    push @h, ['Content-Length', length $body] if defined $body;
+    return @h;
+}
+
+sub tls_certificate {
+    my ($self) = @_;
+    my ($crt, $key) = ("$self->{dir}/localhost.crt",
+                       "$self->{dir}/localhost.key");
+    if (!-f $crt) {
+        my $out = `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost -keyout $key -out $crt 2>&1`;
+        die "openssl: $out" if $?;
+    }
+    return "ssl_certificate $crt;\nssl_certificate_key $key;\n";
+}
+
+# nginx 1.25.1 moved the switch to HTTP/2 from the listen directive's
+# http2 parameter to the http2 directive.
+sub http2_listen {
+    my ($self, $port, %opt) = @_;
+    my $ssl = $opt{tls} ? ' ssl' : '';
+    my $text = $self->nginx_version >= 1025001
+               ? "listen 127.0.0.1:$port$ssl;\nhttp2 on;\n"
+               : "listen 127.0.0.1:$port$ssl http2;\n";
+    $text .= $self->tls_certificate if $opt{tls};
+    return $text;
+}
+
+sub h2 {
+    my ($self, %job) = @_;
+    my @streams = map { { %$_, data => [ map { encode_base64($_, '') }
+                                         @{$_->{data} // []} ] } }
+                  @{$job{streams}};
+    my $file = $self->write_file('h2-job.json',
+                                 $json->encode({ %job, streams => \@streams }));
+    my $out = `/usr/bin/python3 $TOP/t/lib/h2client < $file`;
+    die "h2client failed: $out" if $? || $out !~ /^\{/;
+    my $result = $json->decode($out);
+
+    for my $s (@{$result->{streams}}) {
+        $s->{body} = decode_base64($s->{body});
+        $s->{header_list} = $s->{headers};
+        my %h;
+        push @{$h{lc $_->[0]}}, $_->[1] for @{$s->{headers}};
+        $s->{headers} = \%h;
+        $s->{raw} = join('', map { "$_->[0]: $_->[1]\r\n" }
+                             @{$s->{header_list}}) . $s->{body};
+        $self->seen_response($s->{raw});
+    }
+    return $result;
+}
+
+our $H3CLIENT = '/usr/bin/gtlsclient';
+
+sub h3 {
+    my ($self, %o) = @_;
+    my @args = ('--exit-on-all-streams-close', '--no-quic-dump',
+                '--timeout=5s', '-m', $o{method} // 'GET');
+    push @args, '-d', $self->write_file('h3-body', $o{body})
+        if defined $o{body};
+    my $url = "https://localhost:$o{port}$o{target}";
+
+    my $pid = open my $fh, '-|';
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        exec($H3CLIENT, @args, '127.0.0.1', $o{port}, $url) or exit 127;
+    }
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+    $self->{h3_output} = $out;
+
+    my %r = (headers => {}, header_list => [], body => '');
+    for (split /\n/, $out) {
+        if (/^http: stream 0x0 \[:status: (\d+)\]$/) {
+            $r{status} = $1;
+        } elsif (/^http: stream 0x0 \[([^:\]][^:]*): (.*)\]$/) {
+            push @{$r{headers}{lc $1}}, $2;
+            push @{$r{header_list}}, [$1, $2];
+        } elsif (/^[0-9a-f]{8}  ((?:[0-9a-f]{2} {1,2})+)/) {
+            $r{body} .= pack 'H*', $1 =~ s/ //gr;
+        }
+    }
+    return undef unless defined $r{status};
+
+    $r{raw} = join('', map { "$_->[0]: $_->[1]\r\n" } @{$r{header_list}})
+              . $r{body};
+    $self->seen_response($r{raw});
+    return \%r;
+}
+
+sub h3_output { $_[0]{h3_output} }
+
 
 # -- request bodies and the gateway's answers to them ---------------------
 
