@@ -692,6 +692,14 @@ ngx_http_sendgrid_body_handler(ngx_http_request_t *r)
                                         "this request must not have a body",
                                         "field", SG_REQUEST,
                                         SG_REFUSAL_BODY_NOT_ALLOWED);
+
+        } else {
+            /*
+             * none after all: forwarded as a request without one, not
+             * with the "Content-Length: 0" nginx would make of it
+             */
+            r->headers_in.content_length_n = -1;
+            r->headers_in.chunked = 0;
         }
 
     } else {

@@ -7,6 +7,11 @@
 
 #include "ngx_http_sendgrid_integrations_module.h"
 
+#if (nginx_version >= 1029004)
+/* the proxy module's configuration, public since it speaks HTTP/2 too */
+#include <ngx_http_proxy_module.h>
+#endif
+
 
 static ngx_int_t ngx_http_sendgrid_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_sendgrid_init(ngx_conf_t *cf);
@@ -15,6 +20,9 @@ static void *ngx_http_sendgrid_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_sendgrid_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+#if (nginx_version >= 1029004)
+static ngx_uint_t ngx_http_sendgrid_proxy_http2(ngx_conf_t *cf);
+#endif
 
 static ngx_int_t ngx_http_sendgrid_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -260,8 +268,51 @@ ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
+#if (nginx_version >= 1029004)
+    if (conf->enable != NGX_HTTP_SENDGRID_OFF
+        && ngx_http_sendgrid_proxy_http2(cf))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "sendgrid_integrations sends its key only over "
+                           "HTTP/1.x: use \"proxy_http_version 1.1\" in "
+                           "this location");
+        return NGX_CONF_ERROR;
+    }
+#endif
+
     return ngx_http_sendgrid_merge_subusers(cf, prev, conf);
 }
+
+
+#if (nginx_version >= 1029004)
+
+/*
+ * Whether the proxy module (merged before this one: it comes first in the
+ * list of modules) speaks HTTP/2 to the upstream of the location being
+ * merged; found by name, as nginx may be built without it.
+ */
+static ngx_uint_t
+ngx_http_sendgrid_proxy_http2(ngx_conf_t *cf)
+{
+    ngx_uint_t                  i;
+    ngx_module_t              **modules;
+    ngx_http_proxy_loc_conf_t  *plcf;
+
+    modules = cf->cycle->modules;
+
+    for (i = 0; modules[i]; i++) {
+        if (ngx_strcmp(modules[i]->name, "ngx_http_proxy_module") == 0) {
+            plcf = ((ngx_http_conf_ctx_t *) cf->ctx)
+                       ->loc_conf[modules[i]->ctx_index];
+
+            return plcf->http_version == NGX_HTTP_VERSION_20;
+        }
+    }
+
+    return 0;
+}
+
+#endif
 
 
 static void
