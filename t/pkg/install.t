@@ -3,7 +3,9 @@
 # .deb and, for its nginx ABI dependency, Debian's nginx.  There, nginx -t
 # and one request through a gateway that loads the module as
 # /etc/nginx/nginx.conf does, with an include of
-# /etc/nginx/modules-enabled/*.conf; the module disabled by hand and kept
+# /etc/nginx/modules-enabled/*.conf, and an invalid body it refuses;
+# sendgrid-integrations-validate on a valid body and on that invalid one,
+# answering as the gateway did; the module disabled by hand and kept
 # disabled by a reinstall, enabled again, removed and purged; and apt
 # refusing the package beside an nginx of another ABI.
 #
@@ -23,7 +25,8 @@ use File::Basename qw(basename);
 use File::Copy qw(copy);
 use File::Path qw(make_path remove_tree);
 use Test::More;
-use SGTest qw(create_body header_values);
+use SGTest qw(body_error create_body header_values);
+use SGBodyCases;
 
 plan skip_all => 'needs root: debootstrap and chroot' if $> != 0;
 
@@ -37,6 +40,15 @@ my $snippet = '/usr/share/nginx/modules-available/'
 my $link = '/etc/nginx/modules-enabled/50-mod-http-sendgrid-integrations.conf';
 my $so = '/usr/lib/nginx/modules/ngx_http_sendgrid_integrations_module.so';
 my $doc = "/usr/share/doc/$package";
+my $validator = '/usr/bin/sendgrid-integrations-validate';
+my $manual = '/usr/share/man/man1/sendgrid-integrations-validate.1.gz';
+
+# two cases of the body table, as t/60-body.t sends them through nginx and
+# t/63-body-cli.t gives them to the command
+my %cases = map { $_->{name} => $_ } SGBodyCases::cases();
+my ($valid, $invalid) =
+    map { $cases{$_} // die "SGBodyCases: no case \"$_\"\n" }
+    'destination Segment', 'failures in reverse document order';
 
 # apt and dpkg in the chroot: no question asked, messages in English;
 # chroot and debootstrap are in /usr/sbin
@@ -208,7 +220,7 @@ is_deeply([ processes_in_root() ], [], 'no package started a service');
 
 my %files = map { $_ => 1 } split /\n/, (in_root('dpkg', '-L', $package))[1];
 ok($files{$_}, "installs $_")
-    for $so, $snippet, "$doc/README.md.gz",
+    for $so, $snippet, $validator, $manual, "$doc/README.md.gz",
         "$doc/examples/nginx.conf.example", "$doc/copyright",
         "$doc/changelog.gz";
 
@@ -274,7 +286,38 @@ is($u->{body}, $body, 'upstream: the body byte for byte');
 is_deeply([ header_values($u, 'Authorization') ], [ "Bearer $key" ],
           'upstream: the key injected, the client\'s Authorization gone');
 
+my $refused = SGBodyCases::request($t, $invalid);
+$t->is_refused($refused, 400, body_error($invalid->{message}),
+               "an invalid body ($invalid->{name})");
+
 $t->stop;
+
+
+# sendgrid-integrations-validate, found on PATH as a CI step runs it: what
+# it prints, standard output and error together, and its exit code
+
+# Runs the command in the chroot on the body of a case, read from a file,
+# with more arguments; returns (exit code, output and errors).
+sub validate {
+    my ($c, @args) = @_;
+    put("$root/tmp/body.json", $c->{body});
+    return in_root('sendgrid-integrations-validate', '--operation', $c->{op},
+                   $c->{strict} ? '--strict' : (), @args, '/tmp/body.json');
+}
+
+($rc, $out) = validate($valid);
+is($rc, 0, 'validate, a valid body: exit 0');
+is($out, '', 'validate, a valid body: no output');
+
+($rc, $out) = validate($invalid);
+is($rc, 1, 'validate, an invalid body: exit 1');
+is($out, "$invalid->{message}\n",
+   'validate, an invalid body: the gateway\'s message, one line');
+
+($rc, $out) = validate($invalid, '--json');
+is($rc, 1, 'validate --json, an invalid body: exit 1');
+is($out, "$refused->{body}\n",
+   'validate --json, an invalid body: the gateway\'s answer, byte for byte');
 
 
 # disabled by hand, kept so by a reinstall, enabled again
@@ -300,6 +343,7 @@ is($rc, 0, 'enabled again with ln -s: nginx -t passes') or diag $out;
 ($rc, $out) = in_root('apt-get', 'remove', '-y', $package);
 is($rc, 0, 'apt-get remove') or diag $out;
 ok(!-e "$root$so", 'removed: the module is gone');
+ok(!-e "$root$validator", 'removed: the command is gone');
 is_deeply([ grep { /\.conf$/ } entries('/etc/nginx/modules-enabled') ], [],
           'removed: no snippet enabled');
 
