@@ -186,9 +186,11 @@ sub broken_answer {
                               : substr($c{body}, 0, $c{keep});
 
     is($r->{status}, $c{status}, "$name: the upstream's status relayed");
-    if ($c{partial}) {
-        # buffered, nginx drops a buffer it was still filling when the
-        # upstream resets: the client gets a prefix, maybe empty
+    # buffered, nginx drops a buffer it was still filling when the
+    # upstream resets; nginx 1.30 and newer (seen on 1.30.4 and 1.31.4)
+    # relay a few bytes less of a body cut short than came: either way the
+    # client gets a prefix, maybe empty, and the line is made of it
+    if ($c{partial} || $t->nginx_version >= 1030000) {
         ok(index($relayed, $r->{body}) == 0,
            "$name: the client got a prefix of the body")
             or diag(sprintf "got %d bytes: %s", length $r->{body},
