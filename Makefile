@@ -8,6 +8,8 @@
 #                   part of it under valgrind, and the Debian package on a
 #                   clean Debian chroot
 #   make deb        the Debian package, in build/deb/
+#   make bench      what the module costs against plain proxy_pass
+#   make soak       10^6 mixed requests with reloads (not part of make test)
 #
 # See README.md for the rest.
 
@@ -67,7 +69,7 @@ VERSIONS   ?=
 
 .PHONY: all module static asan deps unit fuzz fuzz-run fuzz-long deb \
         validator matrix test test-dynamic test-asan test-matrix test-deb \
-        valgrind run bench clean
+        valgrind run bench soak clean
 
 all: module
 
@@ -175,6 +177,11 @@ run: module
 
 bench: module
 	@bench/run
+
+# the gateway under 10^6 mixed HTTP/1.1 and HTTP/2 requests, reloaded
+# every few seconds: memory, statuses and the error log (bench/soak)
+soak: module
+	@bench/soak
 
 clean:
 	rm -rf $(BUILD)

@@ -6,11 +6,14 @@
 --   BENCH_PATH       the request target
 --   BENCH_BODY_FILE  file holding the body (POST), sent as application/json
 --   BENCH_HEADER     one extra "Name: value" header, or empty
+--   BENCH_DELAY_MS   milliseconds each connection pauses between two
+--                    requests, or empty for none
 
 local method = os.getenv("BENCH_METHOD") or "GET"
 local path = os.getenv("BENCH_PATH") or "/"
 local body_file = os.getenv("BENCH_BODY_FILE") or ""
 local extra = os.getenv("BENCH_HEADER") or ""
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
 
 local threads = {}
 
@@ -42,6 +45,13 @@ end
 
 function request()
     return req
+end
+
+-- wrk pauses between requests only when the script has a delay()
+if pause then
+    function delay()
+        return pause
+    end
 end
 
 function response(status, headers, body)
