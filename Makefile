@@ -43,7 +43,9 @@ VALIDATOR_SRCS := tools/sendgrid-integrations-validate.c \
 
 PROVE      := prove -I t/lib --timer
 TESTS      ?= t/*.t
-JOBS       ?= 2
+# test files spend most of their time waiting on sockets and timers: four
+# at once keep two cores busy
+JOBS       ?= 4
 
 # what `make valgrind` runs: forwarding, refusals, bodies in memory, in
 # temporary files and chunked, report_only, error bodies (gzip included),
@@ -136,9 +138,10 @@ test-asan: asan validator
 # that part of the suite against Debian's nginx and the dynamic module
 # under valgrind's memcheck, master and workers; each file fails on any
 # invalid read or write and on any leak or uninitialised value in the
-# module (t/valgrind.supp: what is not the module's)
+# module (t/valgrind.supp: what is not the module's); two files at once,
+# as valgrind keeps a core busy
 valgrind: module
-	TEST_NGINX_WRAPPER="$(VALGRIND)" $(PROVE) -j$(JOBS) $(VALGRIND_TESTS)
+	TEST_NGINX_WRAPPER="$(VALGRIND)" $(PROVE) -j2 $(VALGRIND_TESTS)
 
 # the package installed, serving, removed and purged in a debootstrapped
 # chroot of this machine's Debian release (root, and Debian's mirror)
@@ -164,12 +167,18 @@ test-matrix: matrix validator
 # every test: plain-C units (gcc and clang), the suite on every nginx of
 # the matrix, part of it under valgrind, the package, the fuzzers
 test: deps
+	@date +'== %T unit'
 	$(MAKE) unit
 	$(MAKE) unit UNIT_CC=clang BUILD=$(BUILD)/clang
+	@date +'== %T matrix'
 	$(MAKE) test-matrix
+	@date +'== %T valgrind'
 	$(MAKE) valgrind
+	@date +'== %T package'
 	$(MAKE) test-deb
+	@date +'== %T fuzz'
 	$(MAKE) fuzz-run
+	@date +'== %T done'
 
 # the gateway on 127.0.0.1:8080 in front of a local mock SendGrid
 run: module
