@@ -858,9 +858,8 @@ static ngx_int_t
 ngx_http_sendgrid_send_error(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
 
     rc = ngx_http_discard_request_body(r);
 
@@ -884,6 +883,17 @@ ngx_http_sendgrid_send_error(ngx_http_request_t *r,
     if (ngx_http_sendgrid_json_headers(r, ctx, b->last - b->pos) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    return ngx_http_sendgrid_send(r, b);
+}
+
+
+/* the response's header as set, then its whole body, b */
+ngx_int_t
+ngx_http_sendgrid_send(ngx_http_request_t *r, ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
 
     rc = ngx_http_send_header(r);
 

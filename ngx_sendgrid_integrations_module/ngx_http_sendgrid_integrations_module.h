@@ -205,6 +205,7 @@ ngx_int_t ngx_http_sendgrid_resolve(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
 ngx_int_t ngx_http_sendgrid_uri_intact(ngx_http_request_t *r);
 ngx_int_t ngx_http_sendgrid_precontent_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sendgrid_send(ngx_http_request_t *r, ngx_buf_t *b);
 ngx_int_t ngx_http_sendgrid_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 extern ngx_http_request_body_filter_pt  ngx_http_sendgrid_next_request_body;

@@ -164,7 +164,6 @@ ngx_http_sendgrid_metrics_handler(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_buf_t                     *b;
     ngx_uint_t                     nkeys;
-    ngx_chain_t                    out;
     sg_metrics_t                  *m, *snapshot;
     sg_metrics_key_file_t         *keys;
     ngx_http_sendgrid_loc_conf_t  *slcf;
@@ -219,16 +218,7 @@ ngx_http_sendgrid_metrics_handler(ngx_http_request_t *r)
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = len;
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_sendgrid_send(r, b);
 }
 
 
