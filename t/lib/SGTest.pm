@@ -567,6 +567,14 @@ sub start {
     $self->{started} = 1;
 
     wait_port($self->{port}, 20 * $SLOW) or die "nginx does not listen";
+
+    # the master listens before its workers exist
+    for (1 .. 400 * $SLOW) {
+        last if $self->workers;
+        sleep 0.05;
+    }
+    $self->workers or die "nginx has no worker";
+
     return $self;
 }
 
@@ -739,7 +747,20 @@ sub stop {
 sub DESTROY {
     my ($self) = @_;
     local $?;
+    my $aborted = $self->{started} && !$self->{checked};
     $self->stop;
+    $self->diag_aborted if $aborted;
+}
+
+# A file that died before done_testing: what its checks would have looked
+# at, printed before the directory goes.
+sub diag_aborted {
+    my ($self) = @_;
+    my @lines = grep { /\[(crit|alert|emerg)\]|exited on signal|Sanitizer/ }
+                split /\n/, $self->error_log;
+    my @reports = map { slurp($_) } grep { m{/sanitizer\.} } $self->log_files;
+    Test::More::diag(join "\n", 'the file ended early; nginx logged:',
+                     @lines ? @lines : '(nothing above [error])', @reports);
 }
 
 # an interrupted test still stops what it started
@@ -843,7 +864,7 @@ sub expect_continue {
     # byte by byte: nothing of a final answer may be read here
     my $buf = '';
     local $SIG{ALRM} = sub { die "no interim or final answer\n" };
-    alarm 10 * $SLOW;
+    alarm 20 * $SLOW;
     while ($buf !~ /\r\n\r\n/) {
         sysread($s, $buf, 1, length $buf) or last;
     }
@@ -1547,6 +1568,7 @@ sub done_testing {
     my ($self) = @_;
 
     $self->stop;
+    $self->{checked} = 1;
 
     my $log = $self->error_log;
     my @alerts = grep { /\[(crit|alert|emerg)\]/ } split /\n/, $log;
