@@ -179,6 +179,7 @@ ngx_http_sendgrid_init_process(ngx_cycle_t *cycle)
 static void *
 ngx_http_sendgrid_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_uint_t                      i;
     ngx_http_sendgrid_main_conf_t  *smcf;
 
     smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sendgrid_main_conf_t));
@@ -196,6 +197,16 @@ ngx_http_sendgrid_create_main_conf(ngx_conf_t *cf)
            != NGX_OK)
     {
         return NULL;
+    }
+
+    /* found by name: nginx may be built without it */
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_proxy_module")
+            == 0)
+        {
+            smcf->proxy = cf->cycle->modules[i];
+            break;
+        }
     }
 
     return smcf;
@@ -289,27 +300,24 @@ ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 /*
  * Whether the proxy module (merged before this one: it comes first in the
  * list of modules) speaks HTTP/2 to the upstream of the location being
- * merged; found by name, as nginx may be built without it.
+ * merged.
  */
 static ngx_uint_t
 ngx_http_sendgrid_proxy_http2(ngx_conf_t *cf)
 {
-    ngx_uint_t                  i;
-    ngx_module_t              **modules;
-    ngx_http_proxy_loc_conf_t  *plcf;
+    ngx_http_proxy_loc_conf_t      *plcf;
+    ngx_http_sendgrid_main_conf_t  *smcf;
 
-    modules = cf->cycle->modules;
+    smcf = ngx_http_conf_get_module_main_conf(cf,
+                                         ngx_http_sendgrid_integrations_module);
 
-    for (i = 0; modules[i]; i++) {
-        if (ngx_strcmp(modules[i]->name, "ngx_http_proxy_module") == 0) {
-            plcf = ((ngx_http_conf_ctx_t *) cf->ctx)
-                       ->loc_conf[modules[i]->ctx_index];
-
-            return plcf->http_version == NGX_HTTP_VERSION_20;
-        }
+    if (smcf->proxy == NULL) {
+        return 0;
     }
 
-    return 0;
+    plcf = ((ngx_http_conf_ctx_t *) cf->ctx)->loc_conf[smcf->proxy->ctx_index];
+
+    return plcf->http_version == NGX_HTTP_VERSION_20;
 }
 
 #endif

@@ -45,7 +45,6 @@ ngx_http_sendgrid_upstream_init(ngx_conf_t *cf)
 {
     ngx_str_t                      *host;
     ngx_uint_t                      i, j;
-    ngx_module_t                  **modules;
     ngx_http_sendgrid_peer_t       *peer;
     ngx_http_upstream_srv_conf_t  **uscf;
     ngx_http_upstream_main_conf_t  *umcf;
@@ -54,16 +53,6 @@ ngx_http_sendgrid_upstream_init(ngx_conf_t *cf)
     smcf = ngx_http_conf_get_module_main_conf(cf,
                                          ngx_http_sendgrid_integrations_module);
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
-
-    /* found by name: nginx may be built without it */
-    modules = cf->cycle->modules;
-
-    for (i = 0; modules[i]; i++) {
-        if (ngx_strcmp(modules[i]->name, "ngx_http_proxy_module") == 0) {
-            smcf->proxy = modules[i];
-            break;
-        }
-    }
 
     for (i = 0; i < NGX_HTTP_SENDGRID_REGIONS; i++) {
         if (ngx_http_sendgrid_add_host(cf, &ngx_http_sendgrid_default_hosts[i])
