@@ -459,8 +459,7 @@ ngx_http_sendgrid_uri_intact(ngx_http_request_t *r)
         return 0;
     }
 
-    query = ngx_strlchr(r->unparsed_uri.data,
-                        r->unparsed_uri.data + r->unparsed_uri.len, '?');
+    query = memchr(r->unparsed_uri.data, '?', r->unparsed_uri.len);
 
     len = query ? (size_t) (query - r->unparsed_uri.data)
                 : r->unparsed_uri.len;

@@ -153,8 +153,10 @@ ngx_http_sendgrid_add_key(ngx_http_request_t *r,
 
     host = &ctx->conf->host[ctx->region];
 
+    /* nginx finds an upstream{} by its name in any letter case */
     if (us->host.len != host->len
-        || ngx_strncasecmp(us->host.data, host->data, host->len) != 0)
+        || (ngx_memcmp(us->host.data, host->data, host->len) != 0
+            && ngx_strncasecmp(us->host.data, host->data, host->len) != 0))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "sendgrid_integrations: the request for region %V "

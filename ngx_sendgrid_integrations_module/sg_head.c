@@ -8,25 +8,6 @@
 #include "sg_head.h"
 
 
-typedef struct {
-    const char   *name;       /* lower case, '-' */
-    size_t        len;
-    sg_header_t   kind;
-} sg_header_name_t;
-
-
-#define sg_header_name(s, kind)  { s, sizeof(s) - 1, kind }
-
-static const sg_header_name_t  sg_header_names[] = {
-    sg_header_name("authorization", SG_HEADER_AUTHORIZATION),
-    sg_header_name("on-behalf-of", SG_HEADER_ON_BEHALF_OF),
-    sg_header_name("x-sg-elas-acl", SG_HEADER_ELAS_ACL),
-    sg_header_name("x-http-method-override", SG_HEADER_METHOD_OVERRIDE),
-    sg_header_name("x-http-method", SG_HEADER_METHOD_OVERRIDE),
-    sg_header_name("x-method-override", SG_HEADER_METHOD_OVERRIDE)
-};
-
-
 /* a byte of a header name as the comparisons see it */
 static unsigned char
 sg_header_fold(unsigned char c)
@@ -59,25 +40,45 @@ sg_header_name_is(const unsigned char *a, size_t alen,
 }
 
 
+/* whether name is lit, a lower-case name of the same length */
+#define sg_header_is(name, len, lit)                                          \
+    sg_header_name_is(name, len, (const unsigned char *) lit, sizeof(lit) - 1)
+
+
 sg_header_t
 sg_header_kind(const unsigned char *name, size_t len)
 {
-    size_t                   i;
-    const sg_header_name_t  *h;
+    /* by length first: most names have none of these lengths */
 
-    for (i = 0; i < sizeof(sg_header_names) / sizeof(sg_header_names[0]);
-         i++)
-    {
-        h = &sg_header_names[i];
+    switch (len) {
 
-        if (sg_header_name_is(name, len, (const unsigned char *) h->name,
-                              h->len))
-        {
-            return h->kind;
+    case sizeof("on-behalf-of") - 1:
+        return sg_header_is(name, len, "on-behalf-of")
+               ? SG_HEADER_ON_BEHALF_OF : SG_HEADER_OTHER;
+
+    case sizeof("authorization") - 1:
+        if (sg_header_is(name, len, "authorization")) {
+            return SG_HEADER_AUTHORIZATION;
         }
-    }
 
-    return SG_HEADER_OTHER;
+        if (sg_header_is(name, len, "x-sg-elas-acl")) {
+            return SG_HEADER_ELAS_ACL;
+        }
+
+        return sg_header_is(name, len, "x-http-method")
+               ? SG_HEADER_METHOD_OVERRIDE : SG_HEADER_OTHER;
+
+    case sizeof("x-method-override") - 1:
+        return sg_header_is(name, len, "x-method-override")
+               ? SG_HEADER_METHOD_OVERRIDE : SG_HEADER_OTHER;
+
+    case sizeof("x-http-method-override") - 1:
+        return sg_header_is(name, len, "x-http-method-override")
+               ? SG_HEADER_METHOD_OVERRIDE : SG_HEADER_OTHER;
+
+    default:
+        return SG_HEADER_OTHER;
+    }
 }
 
 

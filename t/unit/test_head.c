@@ -55,6 +55,16 @@ test_names(void)
            "x-method-override");
     is_int(kind("x-http-methods"), SG_HEADER_OTHER, "x-http-methods");
     is_int(kind(""), SG_HEADER_OTHER, "empty name");
+    is_int(kind("Content-Type"), SG_HEADER_OTHER,
+           "another name of on-behalf-of's length");
+    is_int(kind("Cache-Control"), SG_HEADER_OTHER,
+           "another name of authorization's length");
+    is_int(kind("x-sg-elas-acm"), SG_HEADER_OTHER,
+           "x-sg-elas-acl but its last letter");
+    is_int(kind("x-method-overrida"), SG_HEADER_OTHER,
+           "x-method-override but its last letter");
+    is_int(kind("x-http-method-overrid_"), SG_HEADER_OTHER,
+           "x-http-method-override but its last letter");
 
     ok(sg_header_name_is((const unsigned char *) "X-Team_Id", 9,
                          (const unsigned char *) "x_team-id", 9),
