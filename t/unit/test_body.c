@@ -584,6 +584,10 @@ test_write_key(void)
         { "\xe2\x82\xac", 51, 1 },
         { "\xf0\x9f\x98\x80", 51, 1 },          /* 204 bytes */
         { "\xf0\x9f\x98\x80", 52, 0 },
+        { "a\xf0\x9f\x98\x80", 25, 1 },        /* 50, across words */
+        { "a\xf0\x9f\x98\x80", 26, 0 },        /* 52 */
+        { "ab\xc3\xa9\xe2\x82\xac", 12, 1 },   /* 48 in 84 bytes */
+        { "ab\xc3\xa9\xe2\x82\xac", 13, 0 },   /* 52 in 91 bytes */
         { "\\u00e9", 6, 1 },
         { "\\u00e9", 5, 0 },
         { "\\u20ac", 6, 1 },                    /* 3 bytes decoded */
