@@ -121,9 +121,10 @@ sub read_file {
     return $text // '';
 }
 
+# whether something listens on the port within $seconds (5)
 sub wait_port {
-    my ($port) = @_;
-    for (1 .. 100) {
+    my ($port, $seconds) = @_;
+    for (1 .. 20 * ($seconds // 5)) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
         if ($s) { close $s; return 1; }
         sleep 0.05;
