@@ -137,7 +137,7 @@ sg_head_filter(const unsigned char *in, size_t len, unsigned char *out,
     size_t *rest)
 {
     unsigned char        *o;
-    const unsigned char  *p, *end, *last;
+    const unsigned char  *p, *end, *last, *kept;
 
     p = in;
     last = in + len;
@@ -150,9 +150,10 @@ sg_head_filter(const unsigned char *in, size_t len, unsigned char *out,
         return -1;
     }
 
-    memcpy(o, p, end + 2 - p);
-    o += end + 2 - p;
     p = end + 2;
+
+    /* lines from kept on are copied together, up to a line left out */
+    kept = in;
 
     for ( ;; ) {
         end = sg_head_line_end(p, last);
@@ -160,14 +161,15 @@ sg_head_filter(const unsigned char *in, size_t len, unsigned char *out,
             return -1;
         }
 
+        if (end == p || sg_head_line_is_gateways(p, end)) {
+            memcpy(o, kept, p - kept);
+            o += p - kept;
+            kept = end + 2;
+        }
+
         if (end == p) {
             *rest = p - in;
             return o - out;
-        }
-
-        if (!sg_head_line_is_gateways(p, end)) {
-            memcpy(o, p, end + 2 - p);
-            o += end + 2 - p;
         }
 
         p = end + 2;

@@ -119,6 +119,11 @@ test_filter(void)
     is_str(filter(in, &rest), "GET / HTTP/1.0\r\nAuthorization : y\r\n",
            "the name is what comes before the colon");
 
+    in = "GET / HTTP/1.0\r\nX: 1\r\nY: 2\r\nAuthorization: k\r\n\r\n";
+    is_str(filter(in, &rest), "GET / HTTP/1.0\r\nX: 1\r\nY: 2\r\n",
+           "a guarded line last");
+    is_int(rest, strlen(in) - 2, "rest after a guarded line last");
+
     is_str(filter("GET / HTTP/1.0\r\nX: a\r\n", &rest), "(none)",
            "no empty line: no head");
     is_str(filter("GET / HTTP/1.0\r\nX: a\r\n\r", &rest), "(none)",
