@@ -101,30 +101,35 @@
  * The arena holds the names of the open objects (SG_BODY_NAMES_BYTES at
  * most) and, above them, the value being read of a member whose text
  * matters, kept up to SG_BODY_WRITE_KEY_KEPT bytes (longer, no such value
- * is valid).  Offsets in it and name indexes are 16-bit.
+ * is valid).  Offsets in it, name indexes and the ends of the kept
+ * failures of names are 16-bit.
  *
  * What the limits allow at most, against SG_BODY_MEMORY_MAX: this
- * structure (2 KB), the levels (12 KB at jansson's depth), the arena
+ * structure (1 KB), the levels (12 KB at jansson's depth), the arena
  * (17 KB), the name records (6 KB), the hash table (6 KB), the write_key
  * (1 KB), the failures of member names (3 KB) and the message (3 KB); and
  * while one of them grows, its old storage (8 KB at most, the arena's).
- * 58 KB in all; t/unit/test_body.c measures a body near the worst.
+ * 57 KB in all; t/unit/test_body.c measures a body near the worst.
  */
 #define SG_BODY_ARENA_MAX  (SG_BODY_NAMES_BYTES + SG_BODY_WRITE_KEY_KEPT)
 
-typedef char  sg_body_16_bits[(SG_BODY_ARENA_MAX <= 0xffff
-                               && SG_BODY_TABLE_SIZE < SG_BODY_UNHASHED)
-                              ? 1 : -1];
-
-/* the longest failure of a member name, and of a message */
+/* the longest failure of a member name, the kept texts of all, a message */
 #define SG_BODY_NAME_FAILURE_MAX                                              \
     (sizeof("properties.") - 1 + SG_BODY_NAME_MAX + sizeof("...") - 1         \
      + sizeof(" differs from properties.destination_region only in letter "  \
               "case") - 1)
 
+#define SG_BODY_NAME_FAILURES_MAX                                             \
+    (SG_BODY_LISTED_MAX * SG_BODY_NAME_FAILURE_MAX)
+
 #define SG_BODY_MESSAGE_MAX                                                   \
     (SG_BODY_LISTED_MAX * (SG_BODY_NAME_FAILURE_MAX + sizeof(", ") - 1)      \
      + sizeof("and  more failures") + 20)
+
+typedef char  sg_body_16_bits[(SG_BODY_ARENA_MAX <= 0xffff
+                               && SG_BODY_TABLE_SIZE < SG_BODY_UNHASHED
+                               && SG_BODY_NAME_FAILURES_MAX <= 0xffff)
+                              ? 1 : -1];
 
 
 /* what the lexer is in the middle of */
@@ -308,7 +313,7 @@ struct sg_body_s {
      * the first ones' texts, one after another
      */
     size_t              name_fails_n;
-    size_t              name_fails_end[SG_BODY_LISTED_MAX];
+    uint16_t            name_fails_end[SG_BODY_LISTED_MAX];
     sg_body_buf_t       name_fails;
 
     /* the message, its failures listed and not */
@@ -316,12 +321,21 @@ struct sg_body_s {
     size_t              listed;
     size_t              unlisted;
 
-    sg_body_level_t     levels_fixed[32];
-    sg_body_key_t       keys_fixed[32];
-    unsigned char       arena_fixed[512];
+    /*
+     * Room for what a real Integrations body keeps: 3 levels open, 7
+     * names and their text with a write_key's; more is allocated.  The
+     * structure stays within 1 KB, which the C library's allocator
+     * serves from a per-thread cache (glibc's tcache: up to 1032 bytes)
+     * rather than by searching its bins: a third of what a request's
+     * validator costs besides the body, when it was 2 KB.
+     */
+    sg_body_level_t     levels_fixed[8];
+    sg_body_key_t       keys_fixed[16];
+    unsigned char       arena_fixed[112];
     unsigned char       wkey_fixed[64];
-    unsigned char       msg_fixed[160];
 };
+
+typedef char  sg_body_1_kb[sizeof(struct sg_body_s) <= 1024 ? 1 : -1];
 
 
 static int sg_body_scan(sg_body_t *v, const unsigned char *start,
@@ -515,10 +529,8 @@ sg_body_create(sg_body_schema_t schema, unsigned flags)
                      SG_BODY_ARENA_MAX);
     sg_body_buf_init(&v->wkey, v->wkey_fixed, sizeof(v->wkey_fixed),
                      SG_BODY_WRITE_KEY_KEPT);
-    sg_body_buf_init(&v->msg, v->msg_fixed, sizeof(v->msg_fixed),
-                     SG_BODY_MESSAGE_MAX);
-    sg_body_buf_init(&v->name_fails, NULL, 0,
-                     SG_BODY_LISTED_MAX * SG_BODY_NAME_FAILURE_MAX);
+    sg_body_buf_init(&v->msg, NULL, 0, SG_BODY_MESSAGE_MAX);
+    sg_body_buf_init(&v->name_fails, NULL, 0, SG_BODY_NAME_FAILURES_MAX);
 
     return v;
 }
@@ -2016,7 +2028,7 @@ sg_body_name_failure(sg_body_t *v, unsigned ctx, const unsigned char *name,
         return -1;
     }
 
-    v->name_fails_end[v->name_fails_n - 1] = v->name_fails.len;
+    v->name_fails_end[v->name_fails_n - 1] = (uint16_t) v->name_fails.len;
 
     return 0;
 }
