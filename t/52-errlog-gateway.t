@@ -17,7 +17,7 @@ $t->key_file('global.key', "SG.errlog-gw-global.0123456789abcdef\n");
 $t->key_file('eu.key', "SG.errlog-gw-eu.fedcba9876543210\n");
 
 # nothing listens there: connections are refused
-my $dead = SGTest::free_port();
+my $dead = SGTest::dead_port();
 
 (my $conf = <<'CONF') =~ s/%%DEAD%%/$dead/g;
     %%ERROR_VARIABLE_LOGS%%

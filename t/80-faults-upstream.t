@@ -17,7 +17,7 @@ my $t = SGTest->new;
 $t->key_file('global.key', "SG.faults-up-global.0123456789abcdef\n");
 
 # nothing listens there: connections are refused
-my $dead = SGTest::free_port();
+my $dead = SGTest::dead_port();
 
 (my $conf = <<'CONF') =~ s/%%DEAD%%/$dead/g;
     %%ERROR_VARIABLE_LOGS%%

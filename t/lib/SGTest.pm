@@ -258,6 +258,19 @@ sub free_port {
     return $port;
 }
 
+# A port that refuses connections for as long as the test runs: bound
+# here and never listening.  A port merely found free could be taken by a
+# test running alongside, whose mock would then answer.
+my @dead_sockets;
+
+sub dead_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp')
+        or die "no free port: $!";
+    push @dead_sockets, $s;
+    return $s->sockport;
+}
+
 # Writes a file under the prefix; a key file's trimmed key is remembered as
 # a secret that must never show in a response or a log.
 sub key_file {
@@ -621,6 +634,7 @@ sub nginx_pid {
     my ($self) = @_;
     open my $fh, '<', "$self->{dir}/logs/nginx.pid" or return;
     my $pid = <$fh>;
+    defined $pid or return;    # the master has not written it yet
     chomp $pid;
     return $pid;
 }
