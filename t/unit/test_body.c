@@ -11,6 +11,10 @@
 #include "tap.h"
 #include "../../ngx_sendgrid_integrations_module/sg_body.h"
 
+#if (defined __SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 
 #define POST    SG_BODY_CREATE
 #define PATCH   SG_BODY_UPDATE
@@ -2107,6 +2111,73 @@ test_early(void)
 }
 
 
+/*
+ * Destroyed validators are kept for the next ones: a structure reused
+ * after any verdict gives the same verdicts as a new one, and a kept one
+ * is out of bounds to AddressSanitizer until it is reused.
+ */
+static void
+test_spares(void)
+{
+    int          same;
+    size_t       i, len;
+    sg_body_t   *v[100];
+    const char  *m, *good, *bad, *dup;
+
+    good = post(GOOD_DEST, GOOD_EVENTS, GOOD_KEY, GOOD_REGION, NULL);
+    good = strdup(good);
+    bad = "{\"destination\":1,\"filters\":[],\"properties\":{}}";
+    dup = "{\"a\":1,\"a\":2}";
+
+    /* more at once than are kept; each left in another state */
+    for (i = 0; i < 100; i++) {
+        v[i] = sg_body_create(POST, 0);
+        sg_body_feed(v[i], (const unsigned char *)
+                     (i % 3 == 0 ? good : i % 3 == 1 ? bad : dup),
+                     strlen(i % 3 == 0 ? good : i % 3 == 1 ? bad : dup));
+        sg_body_finish(v[i]);
+    }
+
+    for (i = 0; i < 100; i++) {
+        sg_body_destroy(v[i]);
+    }
+
+#if (defined __SANITIZE_ADDRESS__)
+    ok(__asan_address_is_poisoned(v[99]),
+       "spares: a destroyed validator is out of bounds");
+#else
+    ok(1, "spares: (out of bounds only under AddressSanitizer)");
+#endif
+
+    same = 1;
+
+    for (i = 0; i < 100; i++) {
+        v[i] = sg_body_create(i % 2 ? POST : PATCH, 0);
+        sg_body_feed(v[i], (const unsigned char *) good, strlen(good));
+        same &= (sg_body_finish(v[i]) == SG_BODY_OK
+                 && sg_body_write_key(v[i], &len) != NULL
+                 && sg_body_message(v[i], &len) == NULL);
+    }
+
+    ok(same, "spares: 100 validators, reused and new, find a good body "
+       "valid");
+
+    for (i = 0; i < 100; i++) {
+        sg_body_destroy(v[i]);
+    }
+
+    v[0] = sg_body_create(POST, 0);
+    sg_body_feed(v[0], (const unsigned char *) bad, strlen(bad));
+    is_int(sg_body_finish(v[0]), SG_BODY_INVALID, "spares: a bad body "
+           "after a good one");
+    m = sg_body_message(v[0], &len);
+    ok(m != NULL && strstr(m, "destination") != NULL, "spares: %s", m);
+    sg_body_destroy(v[0]);
+
+    free((char *) good);
+}
+
+
 /* no validator before the hash key, one after it */
 static void
 test_init(void)
@@ -2152,6 +2223,7 @@ main(void)
     test_limits();
     test_memory();
     test_early();
+    test_spares();
 
     return done_testing();
 }
