@@ -14,16 +14,28 @@
 #include "sg_head.h"
 
 
+/* what the client's header lines are to the gateway, in one walk */
+typedef struct {
+    ngx_uint_t  overrides;          /* method-override headers: refused */
+    ngx_uint_t  subusers;           /* more than one: refused */
+    ngx_uint_t  content_types;
+    ngx_uint_t  gateways;           /* Authorization and the like: removed */
+} ngx_http_sendgrid_headers_t;
+
+
 static void ngx_http_sendgrid_cleanup(void *data);
 static ngx_http_sendgrid_subuser_t *ngx_http_sendgrid_find_exact(
     ngx_array_t *exact, ngx_str_t *name);
 static ngx_int_t ngx_http_sendgrid_start(ngx_http_request_t *r,
     ngx_http_sendgrid_loc_conf_t *slcf);
+static void ngx_http_sendgrid_count_headers(ngx_http_request_t *r,
+    ngx_http_sendgrid_loc_conf_t *slcf, ngx_http_sendgrid_headers_t *hs);
 static ngx_int_t ngx_http_sendgrid_check_request(ngx_http_request_t *r,
-    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
-static ngx_int_t ngx_http_sendgrid_check_headers(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf,
-    ngx_uint_t *content_types);
+    ngx_http_sendgrid_headers_t *hs);
+static ngx_int_t ngx_http_sendgrid_check_headers(
+    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf,
+    ngx_http_sendgrid_headers_t *hs);
 static ngx_int_t ngx_http_sendgrid_read_body(ngx_http_request_t *r,
     ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf);
 static void ngx_http_sendgrid_body_handler(ngx_http_request_t *r);
@@ -263,8 +275,9 @@ static ngx_int_t
 ngx_http_sendgrid_start(ngx_http_request_t *r,
     ngx_http_sendgrid_loc_conf_t *slcf)
 {
-    ngx_int_t                 rc;
-    ngx_http_sendgrid_ctx_t  *ctx;
+    ngx_int_t                     rc;
+    ngx_http_sendgrid_ctx_t      *ctx;
+    ngx_http_sendgrid_headers_t   hs;
 
     ctx = ngx_http_sendgrid_create_ctx(r);
     if (ctx == NULL) {
@@ -278,10 +291,12 @@ ngx_http_sendgrid_start(ngx_http_request_t *r,
         return ngx_http_sendgrid_reject(r, ctx);
     }
 
-    rc = ngx_http_sendgrid_check_request(r, ctx, slcf);
+    ngx_http_sendgrid_count_headers(r, slcf, &hs);
+
+    rc = ngx_http_sendgrid_check_request(r, ctx, slcf, &hs);
 
     /* once resolved and checked, refused or not */
-    if (ngx_http_sendgrid_remove_client_headers(r) != NGX_OK) {
+    if (hs.gateways && ngx_http_sendgrid_remove_client_headers(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -305,10 +320,9 @@ ngx_http_sendgrid_start(ngx_http_request_t *r,
  */
 static ngx_int_t
 ngx_http_sendgrid_check_request(ngx_http_request_t *r,
-    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf)
+    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf,
+    ngx_http_sendgrid_headers_t *hs)
 {
-    ngx_uint_t  content_types;
-
     if (ctx->route.err.status) {
         ctx->err = ctx->route.err;
         ctx->allow = ctx->route.allow;
@@ -326,9 +340,7 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ngx_http_sendgrid_check_headers(r, ctx, slcf, &content_types)
-        != NGX_OK)
-    {
+    if (ngx_http_sendgrid_check_headers(ctx, slcf, hs) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -336,7 +348,7 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
 
     case SG_OP_CREATE:
     case SG_OP_UPDATE:
-        if (content_types == 1
+        if (hs->content_types == 1
             && sg_content_type_is_json(r->headers_in.content_type->value.data,
                                        r->headers_in.content_type->value.len))
         {
@@ -372,65 +384,63 @@ ngx_http_sendgrid_check_request(ngx_http_request_t *r,
 }
 
 
-/*
- * Method-override headers, then more than one header of the subuser,
- * each refused; counts the Content-Type headers.
- */
-static ngx_int_t
-ngx_http_sendgrid_check_headers(ngx_http_request_t *r,
-    ngx_http_sendgrid_ctx_t *ctx, ngx_http_sendgrid_loc_conf_t *slcf,
-    ngx_uint_t *content_types)
+static void
+ngx_http_sendgrid_count_headers(ngx_http_request_t *r,
+    ngx_http_sendgrid_loc_conf_t *slcf, ngx_http_sendgrid_headers_t *hs)
 {
-    ngx_uint_t        i, subusers;
-    ngx_str_t        *once;
+    ngx_uint_t        i;
+    sg_header_t       kind;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    *content_types = 0;
-    subusers = 0;
-    once = &slcf->subuser_once;
+    ngx_memzero(hs, sizeof(ngx_http_sendgrid_headers_t));
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
 
-    for (i = 0; /* void */; i++) {
+        for (i = 0; i < part->nelts; i++) {
+            kind = sg_header_kind(h[i].key.data, h[i].key.len);
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
+            hs->overrides += (kind == SG_HEADER_METHOD_OVERRIDE);
+            hs->gateways += sg_header_kind_is_gateways(kind);
+
+            if (slcf->subuser_header.len
+                && sg_header_name_is(h[i].key.data, h[i].key.len,
+                                     slcf->subuser_header.data,
+                                     slcf->subuser_header.len))
+            {
+                hs->subusers++;
             }
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (sg_header_kind(h[i].key.data, h[i].key.len)
-            == SG_HEADER_METHOD_OVERRIDE)
-        {
-            ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                "method override headers are not allowed",
-                                "field", NULL, SG_REFUSAL_METHOD_OVERRIDE);
-            return NGX_ERROR;
-        }
-
-        if (slcf->subuser_header.len
-            && sg_header_name_is(h[i].key.data, h[i].key.len,
-                                 slcf->subuser_header.data,
-                                 slcf->subuser_header.len))
-        {
-            subusers++;
-        }
-
-        if (h[i].key.len == sizeof("content-type") - 1
-            && ngx_strncmp(h[i].lowcase_key, "content-type", h[i].key.len)
-               == 0)
-        {
-            (*content_types)++;
+            if (h[i].key.len == sizeof("content-type") - 1
+                && ngx_strncmp(h[i].lowcase_key, "content-type",
+                               h[i].key.len)
+                   == 0)
+            {
+                hs->content_types++;
+            }
         }
     }
+}
 
-    if (subusers > 1) {
+
+/* method-override headers, then more than one header of the subuser */
+static ngx_int_t
+ngx_http_sendgrid_check_headers(ngx_http_sendgrid_ctx_t *ctx,
+    ngx_http_sendgrid_loc_conf_t *slcf, ngx_http_sendgrid_headers_t *hs)
+{
+    ngx_str_t  *once;
+
+    if (hs->overrides) {
+        ngx_http_sendgrid_set_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                "method override headers are not allowed",
+                                "field", NULL, SG_REFUSAL_METHOD_OVERRIDE);
+        return NGX_ERROR;
+    }
+
+    if (hs->subusers > 1) {
+        once = &slcf->subuser_once;
+
         ctx->refusal = SG_REFUSAL_SUBUSER_REPEATED;
         ctx->err.status = NGX_HTTP_BAD_REQUEST;
         ctx->err.message = (const char *) once->data;
@@ -786,7 +796,7 @@ ngx_http_sendgrid_header_value_safe(ngx_str_t *value)
  * The client's Authorization, on-behalf-of and x-sg-elas-acl, in any
  * spelling, leave the request once the gateway has read the subuser:
  * nothing after it sees them (the request to SendGrid gets the gateway's
- * own).  The header list is made
+ * own).  Called when the request has any: the header list is made
  * anew from the other elements, copied, so that it keeps every property
  * of an nginx list that other modules rely on when they walk it or push
  * to it; pointers into the old list, such as those of r->headers_in, still
@@ -795,24 +805,10 @@ ngx_http_sendgrid_header_value_safe(ngx_str_t *value)
 static ngx_int_t
 ngx_http_sendgrid_remove_client_headers(ngx_http_request_t *r)
 {
-    ngx_uint_t        i, found;
+    ngx_uint_t        i;
     ngx_list_t        old;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *copy;
-
-    found = 0;
-
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        h = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-            found += sg_header_is_gateways(h[i].key.data, h[i].key.len);
-        }
-    }
-
-    if (found == 0) {
-        return NGX_OK;
-    }
 
     old = r->headers_in.headers;
 

@@ -105,9 +105,9 @@ sg_head_line_end(const unsigned char *p, const unsigned char *last)
 
 
 int
-sg_header_is_gateways(const unsigned char *name, size_t len)
+sg_header_kind_is_gateways(sg_header_t kind)
 {
-    switch (sg_header_kind(name, len)) {
+    switch (kind) {
 
     case SG_HEADER_AUTHORIZATION:
     case SG_HEADER_ON_BEHALF_OF:
@@ -117,6 +117,13 @@ sg_header_is_gateways(const unsigned char *name, size_t len)
     default:
         return 0;
     }
+}
+
+
+int
+sg_header_is_gateways(const unsigned char *name, size_t len)
+{
+    return sg_header_kind_is_gateways(sg_header_kind(name, len));
 }
 
 

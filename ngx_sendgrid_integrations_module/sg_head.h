@@ -35,6 +35,9 @@ sg_header_t sg_header_kind(const unsigned char *name, size_t len);
  */
 int sg_header_is_gateways(const unsigned char *name, size_t len);
 
+/* The same, of a name whose sg_header_kind() is known. */
+int sg_header_kind_is_gateways(sg_header_t kind);
+
 /*
  * Whether header name a is header name b: the same length and the same
  * bytes in any letter case, with '-' and '_' as one.
