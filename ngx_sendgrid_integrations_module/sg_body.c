@@ -501,8 +501,9 @@ static int       sg_body_seeded;
  * Validators destroyed, kept for the next ones.  Over HTTP/2 a connection
  * has more requests in flight than the C library's per-thread cache keeps
  * blocks of one size (glibc: 7), and every other validator came from
- * malloc()'s bins.  One list a process: an nginx worker, like the
- * command-line validator, runs one thread.
+ * malloc()'s bins.  One list a process, without a lock: an nginx worker
+ * makes and destroys validators in its event loop only (thread pools
+ * never see them), and the command-line validator has one thread.
  */
 #define SG_BODY_SPARES_MAX  64
 

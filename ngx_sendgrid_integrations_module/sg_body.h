@@ -209,8 +209,9 @@ const unsigned char *sg_body_write_key(const sg_body_t *v, size_t *len);
 size_t sg_body_memory(const sg_body_t *v);
 
 /*
- * Frees what the validator holds; its structure is kept, up to a few
- * dozen in a process, for the validators created next.
+ * Frees what the validator holds; its structure is kept, up to 64 in a
+ * process, for the validators created next.  A process creates and
+ * destroys its validators on one thread.
  */
 void sg_body_destroy(sg_body_t *v);
 
