@@ -16,6 +16,7 @@
 static ngx_int_t ngx_http_sendgrid_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_sendgrid_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_sendgrid_init_process(ngx_cycle_t *cycle);
+static void ngx_http_sendgrid_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_sendgrid_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_sendgrid_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_sendgrid_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -62,7 +63,7 @@ ngx_module_t  ngx_http_sendgrid_integrations_module = {
     ngx_http_sendgrid_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_sendgrid_exit_process,        /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -173,6 +174,17 @@ ngx_http_sendgrid_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The validators kept for reuse go before nginx unloads the module, and
+ * with it the only pointers to them.
+ */
+static void
+ngx_http_sendgrid_exit_process(ngx_cycle_t *cycle)
+{
+    sg_body_free_spares();
 }
 
 

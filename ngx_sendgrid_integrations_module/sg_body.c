@@ -689,6 +689,19 @@ sg_body_destroy(sg_body_t *v)
 }
 
 
+void
+sg_body_free_spares(void)
+{
+    sg_body_t  *v;
+
+    while (sg_body_spares_n) {
+        v = sg_body_spares[--sg_body_spares_n];
+        sg_body_unpoison(v, sizeof(sg_body_t));
+        free(v);
+    }
+}
+
+
 /*
  * The lexer.  Each state takes what it can of the buffer at once; a token
  * that continues into the next buffer leaves its state behind.

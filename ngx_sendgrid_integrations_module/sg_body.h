@@ -215,6 +215,13 @@ size_t sg_body_memory(const sg_body_t *v);
  */
 void sg_body_destroy(sg_body_t *v);
 
+/*
+ * Frees the validators kept for reuse; later ones are kept again.  For a
+ * process about to unload the code that holds them (nginx: a worker's
+ * exit_process).
+ */
+void sg_body_free_spares(void);
+
 
 /*
  * The reference validator: the whole body at once, through jansson.

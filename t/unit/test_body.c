@@ -2174,6 +2174,15 @@ test_spares(void)
     ok(m != NULL && strstr(m, "destination") != NULL, "spares: %s", m);
     sg_body_destroy(v[0]);
 
+    /* as a worker does when it exits */
+    sg_body_free_spares();
+    v[0] = sg_body_create(POST, 0);
+    sg_body_feed(v[0], (const unsigned char *) good, strlen(good));
+    is_int(sg_body_finish(v[0]), SG_BODY_OK, "spares: freed, then made "
+           "anew");
+    sg_body_destroy(v[0]);
+    sg_body_free_spares();
+
     free((char *) good);
 }
 
