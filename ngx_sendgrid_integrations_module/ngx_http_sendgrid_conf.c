@@ -424,17 +424,16 @@ ngx_http_sendgrid_api_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The request header that value reads when it is exactly one $http_
- * variable ("$http_on_behalf_of", "${http_x_team}"): its name as the
- * variable spells it, or an empty string.
+ * The name of the variable that value is, when it is exactly one
+ * ("$http_on_behalf_of", "${http_x_team}"), or an empty string.
  */
 static void
-ngx_http_sendgrid_variable_header(ngx_str_t *value, ngx_str_t *header)
+ngx_http_sendgrid_one_variable(ngx_str_t *value, ngx_str_t *name)
 {
     u_char  *p, c;
     size_t   len, i;
 
-    ngx_str_null(header);
+    ngx_str_null(name);
 
     p = value->data;
     len = value->len;
@@ -451,15 +450,6 @@ ngx_http_sendgrid_variable_header(ngx_str_t *value, ngx_str_t *header)
         return;
     }
 
-    if (len <= sizeof("http_") - 1
-        || ngx_strncmp(p, "http_", sizeof("http_") - 1) != 0)
-    {
-        return;
-    }
-
-    p += sizeof("http_") - 1;
-    len -= sizeof("http_") - 1;
-
     for (i = 0; i < len; i++) {
         c = p[i];
 
@@ -470,8 +460,8 @@ ngx_http_sendgrid_variable_header(ngx_str_t *value, ngx_str_t *header)
         }
     }
 
-    header->data = p;
-    header->len = len;
+    name->data = p;
+    name->len = len;
 }
 
 
@@ -479,6 +469,7 @@ static ngx_int_t
 ngx_http_sendgrid_compile_subuser(ngx_conf_t *cf,
     ngx_http_sendgrid_loc_conf_t *slcf, ngx_str_t *value)
 {
+    ngx_str_t                         name;
     ngx_http_compile_complex_value_t  ccv;
 
     slcf->subuser = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
@@ -496,7 +487,21 @@ ngx_http_sendgrid_compile_subuser(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    ngx_http_sendgrid_variable_header(value, &slcf->subuser_header);
+    ngx_http_sendgrid_one_variable(value, &name);
+
+    /* one variable is read as it is, without the script engine's copy */
+    slcf->subuser_index = name.len ? ngx_http_get_variable_index(cf, &name)
+                                   : NGX_ERROR;
+
+    /* the request header a $http_ variable reads, as the name spells it */
+    ngx_str_null(&slcf->subuser_header);
+
+    if (name.len > sizeof("http_") - 1
+        && ngx_strncmp(name.data, "http_", sizeof("http_") - 1) == 0)
+    {
+        slcf->subuser_header.data = name.data + sizeof("http_") - 1;
+        slcf->subuser_header.len = name.len - (sizeof("http_") - 1);
+    }
 
     return ngx_http_sendgrid_subuser_once(cf, slcf);
 }
@@ -871,6 +876,7 @@ ngx_http_sendgrid_merge_subusers(ngx_conf_t *cf,
 
     if (conf->subuser == NULL) {
         conf->subuser = prev->subuser;
+        conf->subuser_index = prev->subuser_index;
         conf->subuser_header = prev->subuser_header;
         conf->subuser_once = prev->subuser_once;
     }
@@ -884,6 +890,7 @@ ngx_http_sendgrid_merge_subusers(ngx_conf_t *cf,
 
         /* share the default with the levels below */
         prev->subuser = conf->subuser;
+        prev->subuser_index = conf->subuser_index;
         prev->subuser_header = conf->subuser_header;
         prev->subuser_once = conf->subuser_once;
     }

@@ -24,6 +24,8 @@ typedef struct {
 
 
 static void ngx_http_sendgrid_cleanup(void *data);
+static ngx_int_t ngx_http_sendgrid_subuser(ngx_http_request_t *r,
+    ngx_http_sendgrid_loc_conf_t *slcf, ngx_str_t *value);
 static ngx_http_sendgrid_subuser_t *ngx_http_sendgrid_find_exact(
     ngx_array_t *exact, ngx_str_t *name);
 static ngx_int_t ngx_http_sendgrid_start(ngx_http_request_t *r,
@@ -161,7 +163,7 @@ ngx_http_sendgrid_resolve(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
 
     ctx->region = slcf->default_region;
 
-    if (ngx_http_complex_value(r, slcf->subuser, &ctx->subuser) != NGX_OK) {
+    if (ngx_http_sendgrid_subuser(r, slcf, &ctx->subuser) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -195,6 +197,35 @@ ngx_http_sendgrid_resolve(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
     }
 
     ctx->resolved = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The value of sendgrid_subuser.  One variable is read as the script
+ * engine would read it, a variable not found or failing as an empty
+ * string, but not copied.
+ */
+static ngx_int_t
+ngx_http_sendgrid_subuser(ngx_http_request_t *r,
+    ngx_http_sendgrid_loc_conf_t *slcf, ngx_str_t *value)
+{
+    ngx_http_variable_value_t  *vv;
+
+    if (slcf->subuser_index == NGX_ERROR) {
+        return ngx_http_complex_value(r, slcf->subuser, value);
+    }
+
+    vv = ngx_http_get_flushed_variable(r, slcf->subuser_index);
+
+    if (vv == NULL || vv->not_found) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    value->data = vv->data;
+    value->len = vv->len;
 
     return NGX_OK;
 }

@@ -74,6 +74,9 @@ typedef struct {
     ngx_uint_t                      default_region;
 
     ngx_http_complex_value_t       *subuser;
+    /* the variable's index when sendgrid_subuser is exactly one, else
+     * NGX_ERROR */
+    ngx_int_t                       subuser_index;
     /* the request header sendgrid_subuser reads when it is one $http_
      * variable ("on_behalf_of" by default), else empty, and the message
      * that refuses more than one such header */

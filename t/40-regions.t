@@ -160,6 +160,14 @@ CONF
         sendgrid_subuser_region acme eu;
         HOSTS
 CONF
+    # the subuser as text around a variable: run by nginx's script engine,
+    # where a variable alone is read as it is
+    [ 'prefixed.test', <<'CONF' ],
+        sendgrid_api_key_file %%DIR%%/keys/eu.key eu;
+        sendgrid_subuser "eu-${http_x_team}";
+        sendgrid_subuser_region ~^eu- eu;
+        HOSTS
+CONF
     # no EU parent key at any level of this server
     [ 'nokey.test', 'HOSTS' ];
 
@@ -364,6 +372,19 @@ check(name => 'map: no team, the client on-behalf-of is dropped', %team,
       headers => ['on-behalf-of' => 'acme'],
       host => 'sendgrid_global', key => 'global', obo => undef,
       subuser => '', region => 'global');
+
+
+# sendgrid_subuser as text and a variable, an X-Team header missing or not
+
+my %prefixed = (server => 'prefixed.test');
+check(name => 'text and variable: eu-red', %prefixed,
+      headers => ['X-Team' => 'red', 'on-behalf-of' => 'evil'],
+      host => 'sendgrid_eu', key => 'eu', obo => 'eu-red',
+      subuser => 'eu-red', region => 'eu');
+check(name => 'text and variable: no X-Team', %prefixed,
+      headers => ['on-behalf-of' => 'evil'],
+      host => 'sendgrid_eu', key => 'eu', obo => 'eu-', subuser => 'eu-',
+      region => 'eu');
 
 
 # subusers that are not valid header values: refused, not forwarded
