@@ -240,8 +240,8 @@ ngx_http_sendgrid_forget_key(void *data)
 
 /*
  * Reads and checks the key file at path (a full name).  What is kept is
- * the header line "Authorization: Bearer <key>" CRLF, in the
- * configuration's pool, wiped when that pool goes.
+ * the header line "Authorization: Bearer <key>" CRLF, and an empty line
+ * after it, in the configuration's pool, wiped when that pool goes.
  */
 static ngx_http_sendgrid_key_t *
 ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path)
@@ -299,7 +299,8 @@ ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path)
         return NULL;
     }
 
-    key->line.len = bearer.len + len + sizeof(CRLF) - 1;
+    /* the line, and the empty line that ends a head where it is last */
+    key->line.len = bearer.len + len + 2 * (sizeof(CRLF) - 1);
     key->line.data = ngx_pnalloc(cf->pool, key->line.len);
     if (key->line.data == NULL) {
         return NULL;
@@ -307,6 +308,7 @@ ngx_http_sendgrid_read_key(ngx_conf_t *cf, ngx_str_t *path)
 
     p = ngx_cpymem(key->line.data, bearer.data, bearer.len);
     p = ngx_cpymem(p, data, len);
+    *p++ = CR; *p++ = LF;
     *p++ = CR; *p = LF;
 
     ngx_explicit_memzero(buf, sizeof(buf));

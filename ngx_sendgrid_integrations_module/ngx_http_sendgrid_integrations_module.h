@@ -44,7 +44,7 @@
 typedef struct {
     ngx_str_t                       path;     /* full name */
     ngx_str_t                       line;     /* "Authorization: Bearer <key>"
-                                                 CRLF */
+                                                 CRLF CRLF */
     ngx_str_t                       key;      /* the key, inside line */
     time_t                          loaded;   /* when the file was read */
 } ngx_http_sendgrid_key_t;

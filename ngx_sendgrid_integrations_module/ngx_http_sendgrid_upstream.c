@@ -211,11 +211,12 @@ ngx_http_sendgrid_link(ngx_http_request_t *r, ngx_buf_t *b, ngx_chain_t *next)
 
 /*
  * u->request_bufs starts with the buffer that holds the head (and a body
- * the configuration set, if any).  That buffer is cut after the head's
- * header lines, and becomes the empty line and what follows it; before it
- * go a filtered copy of the request and header lines, the key's line, and
- * on-behalf-of.  Every buffer starts at its start, as
- * ngx_http_upstream_reinit() expects when it sends the request again.
+ * the configuration set, if any).  That buffer is cut after the empty
+ * line that ends the head, and keeps what follows it, if anything; before
+ * it go a filtered copy of the request and header lines, the key's line,
+ * and on-behalf-of, the last of them with the empty line.  Every buffer
+ * starts at its start, as ngx_http_upstream_reinit() expects when it
+ * sends the request again.
  */
 static ngx_int_t
 ngx_http_sendgrid_rewrite_head(ngx_http_request_t *r,
@@ -224,6 +225,7 @@ ngx_http_sendgrid_rewrite_head(ngx_http_request_t *r,
     u_char               *p;
     size_t                rest;
     ssize_t               n;
+    ngx_uint_t            flush;
     ngx_buf_t            *b, *head, *key, *obo;
     ngx_chain_t          *cl;
     ngx_http_upstream_t  *u;
@@ -252,12 +254,21 @@ ngx_http_sendgrid_rewrite_head(ngx_http_request_t *r,
 
     head->last += n;
 
-    b->pos += rest;
+    /* past the empty line, which comes again with the gateway's lines */
+    b->pos += rest + sizeof(CRLF) - 1;
     b->start = b->pos;
+
+    /* a buffer left empty goes; the gateway's last line takes its place */
+    flush = 0;
+
+    if (b->pos == b->last) {
+        flush = b->flush;
+        cl = cl->next;
+    }
 
     if (ctx->on_behalf_of.len) {
         obo = ngx_create_temp_buf(r->pool, obo_name.len + ctx->on_behalf_of.len
-                                           + sizeof(CRLF) - 1);
+                                           + 2 * (sizeof(CRLF) - 1));
         if (obo == NULL) {
             return NGX_ERROR;
         }
@@ -265,7 +276,9 @@ ngx_http_sendgrid_rewrite_head(ngx_http_request_t *r,
         p = ngx_cpymem(obo->pos, obo_name.data, obo_name.len);
         p = ngx_cpymem(p, ctx->on_behalf_of.data, ctx->on_behalf_of.len);
         *p++ = CR; *p++ = LF;
+        *p++ = CR; *p++ = LF;
         obo->last = p;
+        obo->flush = flush;
 
         cl = ngx_http_sendgrid_link(r, obo, cl);
         if (cl == NULL) {
@@ -278,10 +291,13 @@ ngx_http_sendgrid_rewrite_head(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* the key's line, with the empty line unless on-behalf-of follows */
     key->memory = 1;
+    key->flush = ctx->on_behalf_of.len ? 0 : flush;
     key->start = ctx->key->line.data;
     key->pos = key->start;
-    key->end = key->start + ctx->key->line.len;
+    key->end = key->start + ctx->key->line.len
+               - (ctx->on_behalf_of.len ? sizeof(CRLF) - 1 : 0);
     key->last = key->end;
 
     cl = ngx_http_sendgrid_link(r, key, cl);
