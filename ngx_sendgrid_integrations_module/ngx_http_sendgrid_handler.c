@@ -432,10 +432,13 @@ ngx_http_sendgrid_count_headers(ngx_http_request_t *r,
         for (i = 0; i < part->nelts; i++) {
             kind = sg_header_kind(h[i].key.data, h[i].key.len);
 
-            hs->overrides += (kind == SG_HEADER_METHOD_OVERRIDE);
-            hs->gateways += sg_header_kind_is_gateways(kind);
+            if (kind != SG_HEADER_OTHER) {
+                hs->overrides += (kind == SG_HEADER_METHOD_OVERRIDE);
+                hs->gateways += sg_header_kind_is_gateways(kind);
+            }
 
             if (slcf->subuser_header.len
+                && h[i].key.len == slcf->subuser_header.len
                 && sg_header_name_is(h[i].key.data, h[i].key.len,
                                      slcf->subuser_header.data,
                                      slcf->subuser_header.len))
