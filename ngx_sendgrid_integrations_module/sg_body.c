@@ -91,6 +91,19 @@
 #endif
 
 
+/*
+ * The failures, out of the way of the code that reads a valid body: the
+ * compiler moves the branches that call them out of line, and the hot
+ * code takes fewer instruction-cache lines (callgrind's cache simulation:
+ * about 55 fewer misses a request).
+ */
+#if (defined __GNUC__)
+#define sg_body_cold  __attribute__((cold))
+#else
+#define sg_body_cold
+#endif
+
+
 #define SG_BODY_MAX_DEPTH  2048     /* jansson's JSON_PARSER_MAX_DEPTH */
 
 /* an object's names are compared in turn up to this many, then hashed */
@@ -386,10 +399,10 @@ static int sg_body_name_among(sg_body_t *v, sg_body_level_t *lvl,
 static size_t sg_body_name_slot(sg_body_t *v, sg_body_level_t *lvl,
     const unsigned char *name, size_t len, uint32_t hash);
 static int sg_body_keep_name(sg_body_t *v, uint32_t hash, size_t slot);
-static int sg_body_name_failure(sg_body_t *v, unsigned ctx,
+static sg_body_cold int sg_body_name_failure(sg_body_t *v, unsigned ctx,
     const unsigned char *name, size_t len, const char *shadowed);
-static int sg_body_fail_duplicate(sg_body_t *v, const unsigned char *name,
-    size_t len, size_t pos);
+static sg_body_cold int sg_body_fail_duplicate(sg_body_t *v,
+    const unsigned char *name, size_t len, size_t pos);
 static size_t sg_body_put_name(char *dst, const unsigned char *name,
     size_t len);
 static int sg_body_hash_names(sg_body_t *v, sg_body_level_t *lvl);
@@ -428,12 +441,14 @@ static int sg_body_special(const unsigned char *p);
 #endif
 static size_t sg_body_utf8_whole(const unsigned char *p,
     const unsigned char *end);
-static int sg_body_fail(sg_body_t *v, size_t pos);
-static int sg_body_fail_utf8(sg_body_t *v, unsigned char c, size_t lead,
+static sg_body_cold int sg_body_fail(sg_body_t *v, size_t pos);
+static sg_body_cold int sg_body_fail_utf8(sg_body_t *v, unsigned char c,
+    size_t lead, size_t pos);
+static sg_body_cold int sg_body_fail_limit(sg_body_t *v, unsigned bytes,
     size_t pos);
-static int sg_body_fail_limit(sg_body_t *v, unsigned bytes, size_t pos);
-static int sg_body_fail_text(sg_body_t *v, const char *text, size_t len);
-static int sg_body_nomem(sg_body_t *v);
+static sg_body_cold int sg_body_fail_text(sg_body_t *v, const char *text,
+    size_t len);
+static sg_body_cold int sg_body_nomem(sg_body_t *v);
 static int sg_body_sink(sg_body_t *v, const void *data, size_t len);
 static int sg_body_add(sg_body_t *v, sg_body_buf_t *b, const void *data,
     size_t len);
