@@ -427,7 +427,8 @@ ngx_http_sendgrid_api_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * The name of the variable that value is, when it is exactly one
- * ("$http_on_behalf_of", "${http_x_team}"), or an empty string.
+ * ("$http_on_behalf_of", "${http_x_team}"), or an empty string; "$1" is
+ * a regex capture, as nginx reads a digit after "$".
  */
 static void
 ngx_http_sendgrid_one_variable(ngx_str_t *value, ngx_str_t *name)
@@ -444,7 +445,7 @@ ngx_http_sendgrid_one_variable(ngx_str_t *value, ngx_str_t *name)
         p += 2;
         len -= 3;
 
-    } else if (len > 1 && p[0] == '$') {
+    } else if (len > 1 && p[0] == '$' && (p[1] < '1' || p[1] > '9')) {
         p++;
         len--;
 

@@ -113,6 +113,19 @@ EXPOSE
         }
     }
 
+    # the subuser from a capture of the location's regex
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name capture.test;
+HOSTS
+        location ~ ^/v3/marketing/integrations/(\w+)$ {
+            sendgrid_integrations on;
+            sendgrid_subuser $1;
+            proxy_pass http://$sendgrid_upstream_host;
+EXPOSE
+        }
+    }
+
     # no sendgrid_upstream_host at any level: the built-in hosts; only
     # refused requests are sent here, nothing is proxied
     server {
@@ -385,6 +398,11 @@ check(name => 'text and variable: no X-Team', %prefixed,
       headers => ['on-behalf-of' => 'evil'],
       host => 'sendgrid_eu', key => 'eu', obo => 'eu-', subuser => 'eu-',
       region => 'eu');
+
+check(name => 'a capture of the location', server => 'capture.test',
+      op => 'get', headers => ['on-behalf-of' => 'evil'],
+      host => 'sendgrid_global', key => 'global', obo => '5a1234',
+      subuser => '5a1234', region => 'global');
 
 
 # subusers that are not valid header values: refused, not forwarded
