@@ -24,7 +24,7 @@ typedef struct {
 
 
 static void ngx_http_sendgrid_cleanup(void *data);
-static ngx_int_t ngx_http_sendgrid_subuser(ngx_http_request_t *r,
+static ngx_int_t ngx_http_sendgrid_subuser_value(ngx_http_request_t *r,
     ngx_http_sendgrid_loc_conf_t *slcf, ngx_str_t *value);
 static ngx_http_sendgrid_subuser_t *ngx_http_sendgrid_find_exact(
     ngx_array_t *exact, ngx_str_t *name);
@@ -163,7 +163,7 @@ ngx_http_sendgrid_resolve(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
 
     ctx->region = slcf->default_region;
 
-    if (ngx_http_sendgrid_subuser(r, slcf, &ctx->subuser) != NGX_OK) {
+    if (ngx_http_sendgrid_subuser_value(r, slcf, &ctx->subuser) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -208,7 +208,7 @@ ngx_http_sendgrid_resolve(ngx_http_request_t *r, ngx_http_sendgrid_ctx_t *ctx,
  * string, but not copied.
  */
 static ngx_int_t
-ngx_http_sendgrid_subuser(ngx_http_request_t *r,
+ngx_http_sendgrid_subuser_value(ngx_http_request_t *r,
     ngx_http_sendgrid_loc_conf_t *slcf, ngx_str_t *value)
 {
     ngx_http_variable_value_t  *vv;

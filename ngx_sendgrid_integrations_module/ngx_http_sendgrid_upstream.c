@@ -225,7 +225,6 @@ ngx_http_sendgrid_rewrite_head(ngx_http_request_t *r,
     u_char               *p;
     size_t                rest;
     ssize_t               n;
-    ngx_uint_t            flush;
     ngx_buf_t            *b, *head, *key, *obo;
     ngx_chain_t          *cl;
     ngx_http_upstream_t  *u;
@@ -258,11 +257,20 @@ ngx_http_sendgrid_rewrite_head(ngx_http_request_t *r,
     b->pos += rest + sizeof(CRLF) - 1;
     b->start = b->pos;
 
-    /* a buffer left empty goes; the gateway's last line takes its place */
-    flush = 0;
+    /* the key's line and the empty line, where the configuration has them */
+    key = ngx_calloc_buf(r->pool);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
 
+    key->memory = 1;
+    key->start = ctx->key->line.data;
+    key->pos = key->start;
+    key->end = key->start + ctx->key->line.len;
+
+    /* a buffer left empty goes; the gateway's last line takes its place */
     if (b->pos == b->last) {
-        flush = b->flush;
+        key->flush = b->flush;
         cl = cl->next;
     }
 
@@ -278,7 +286,11 @@ ngx_http_sendgrid_rewrite_head(ngx_http_request_t *r,
         *p++ = CR; *p++ = LF;
         *p++ = CR; *p++ = LF;
         obo->last = p;
-        obo->flush = flush;
+
+        /* on-behalf-of is last: the key's line goes without the empty one */
+        obo->flush = key->flush;
+        key->flush = 0;
+        key->end -= sizeof(CRLF) - 1;
 
         cl = ngx_http_sendgrid_link(r, obo, cl);
         if (cl == NULL) {
@@ -286,18 +298,6 @@ ngx_http_sendgrid_rewrite_head(ngx_http_request_t *r,
         }
     }
 
-    key = ngx_calloc_buf(r->pool);
-    if (key == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* the key's line, with the empty line unless on-behalf-of follows */
-    key->memory = 1;
-    key->flush = ctx->on_behalf_of.len ? 0 : flush;
-    key->start = ctx->key->line.data;
-    key->pos = key->start;
-    key->end = key->start + ctx->key->line.len
-               - (ctx->on_behalf_of.len ? sizeof(CRLF) - 1 : 0);
     key->last = key->end;
 
     cl = ngx_http_sendgrid_link(r, key, cl);
