@@ -432,6 +432,7 @@ static int sg_body_tell_name_failures(sg_body_t *v);
 static int sg_body_tell_unlisted(sg_body_t *v);
 static int sg_body_part(sg_body_t *v, const char *text, size_t len);
 static int sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead);
+static int sg_body_utf8_next(sg_body_t *v, unsigned char c);
 static const unsigned char *sg_body_plain_run(const unsigned char *p,
     const unsigned char *end);
 static const unsigned char *sg_body_plain_ascii(const unsigned char *p,
@@ -805,14 +806,11 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
         case sw_string_utf8:
             c = *p++;
 
-            if (c < v->u_lo || c > v->u_hi) {
+            if (sg_body_utf8_next(v, c) != 0) {
                 return sg_body_fail(v, v->u_lead);
             }
 
-            v->u_lo = 0x80;
-            v->u_hi = 0xbf;
-
-            if (--v->u_need == 0) {
+            if (v->u_need == 0) {
                 v->state = sw_string;
             }
 
@@ -825,14 +823,11 @@ sg_body_scan(sg_body_t *v, const unsigned char *start,
         case sw_error_utf8:
             c = *p++;
 
-            if (c < v->u_lo || c > v->u_hi) {
+            if (sg_body_utf8_next(v, c) != 0) {
                 return sg_body_fail(v, v->u_lead);
             }
 
-            v->u_lo = 0x80;
-            v->u_hi = 0xbf;
-
-            if (--v->u_need == 0) {
+            if (v->u_need == 0) {
                 return sg_body_fail(v, v->err_pos);
             }
 
@@ -2867,6 +2862,25 @@ sg_body_utf8_start(sg_body_t *v, unsigned char c, size_t lead)
     } else {
         return -1;
     }
+
+    return 0;
+}
+
+
+/*
+ * A byte c after the first of a multi-byte character, read byte by byte:
+ * counted off, or -1 when it is outside the range its place allows.
+ */
+static int
+sg_body_utf8_next(sg_body_t *v, unsigned char c)
+{
+    if (c < v->u_lo || c > v->u_hi) {
+        return -1;
+    }
+
+    v->u_lo = 0x80;
+    v->u_hi = 0xbf;
+    v->u_need--;
 
     return 0;
 }
