@@ -14,6 +14,9 @@ use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(sleep);
 
+use lib dirname(__FILE__) . '/../../t/lib';
+use SGPort qw(free_port);
+
 our @EXPORT_OK = qw(body_text large_body free_port write_file read_file
                     wait_port start_nginx stop_nginx children vm_kb http);
 
@@ -91,15 +94,6 @@ sub large_body {
 
 
 # ---- files, ports, processes ---------------------------------------------
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-        or die "$who: no free port: $!\n";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
 
 sub write_file {
     my ($path, $content) = @_;

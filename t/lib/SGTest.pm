@@ -161,6 +161,7 @@ use IO::Socket::INET;
 use JSON::PP;
 use MIME::Base64;
 use POSIX ':sys_wait_h';
+use SGPort qw(free_port);
 use Test::More ();
 use Time::HiRes qw(sleep time);
 
@@ -247,15 +248,6 @@ sub load_lua {
     ($self->{lua_missing}) = $out =~ /\[emerg\] (?:\d+#\d+: )?([^\n]*)/;
     $self->{lua_missing} //= 'nginx -t failed with the lua module';
     return 0;
-}
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
 }
 
 # A port that refuses connections for as long as the test runs: bound
